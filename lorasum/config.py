@@ -1,0 +1,210 @@
+"""Typed run configuration: one YAML file describes one training run.
+
+The models below are validated at the boundary (:func:`load_run_config`); an unknown or
+wrong field raises :class:`~lorasum.errors.LorasumError` naming the field and the file.
+Everything inside lorasum trusts a validated :class:`RunConfig`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lorasum.errors import LorasumError
+from lorasum.languages import normalize_lang
+
+XLSUM_HUB_ID = "csebuetnlp/xlsum"
+DEFAULT_MODEL = "google/mt5-small"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    """Base model: a hub id or a local folder saved with ``save_pretrained``."""
+
+    name: str = DEFAULT_MODEL
+    revision: str | None = None
+    # decoder-only models read the article through a prompt; {lang_name} and {text} are filled in
+    prompt_template: str = "Summarize the following {lang_name} article.\n\n{text}\n\nSummary:"
+
+
+class DataConfig(_Strict):
+    """Where examples come from and how many of them are used.
+
+    ``source`` is the XL-Sum hub id, or a local JSONL / CSV / Parquet file, or a folder
+    holding ``train``/``validation``/``test`` files. A single local file is split by its
+    ``split_field``; ``splits`` maps lorasum's split names to the names used in the data.
+    """
+
+    source: str = XLSUM_HUB_ID
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
+    id_field: str = "id"
+    text_field: str = "text"
+    summary_field: str = "summary"
+    lang_field: str = "lang"
+    split_field: str = "split"
+    splits: dict[Literal["train", "validation", "test"], str] = Field(
+        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
+    )
+    train_examples: int | None = Field(default=None, ge=1, description="per language, seeded random sample")
+    validation_examples: int | None = Field(default=200, ge=1, description="per language, for in-training eval")
+    test_examples: int | None = Field(default=None, ge=1, description="per language")
+    sample_seed: int = 0
+    skip_bad_rows: bool = False
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _langs(cls, v: Any) -> list[str]:
+        if isinstance(v, str):
+            v = [v]
+        if not v:
+            raise ValueError("at least one language is needed")
+        try:
+            out = [normalize_lang(x) for x in v]
+        except LorasumError as err:
+            raise ValueError(str(err)) from None
+        if len(set(out)) != len(out):
+            raise ValueError(f"languages repeat: {out}")
+        return out
+
+    @property
+    def is_hub_xlsum(self) -> bool:
+        return self.source == XLSUM_HUB_ID
+
+
+LoraTargets = Union[Literal["attention", "attention+ffn", "all-linear"], list[str]]
+
+
+class FullMethod(_Strict):
+    name: Literal["full"] = "full"
+
+
+class LoraMethod(_Strict):
+    name: Literal["lora"] = "lora"
+    r: int = Field(default=8, ge=1)
+    alpha: float = Field(default=16, gt=0)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    targets: LoraTargets = "attention"
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: LoraTargets) -> LoraTargets:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one module name, or attention | attention+ffn | all-linear")
+        return v
+
+
+Method = Annotated[Union[FullMethod, LoraMethod], Field(discriminator="name")]
+
+
+class TrainingConfig(_Strict):
+    epochs: float = Field(default=3, gt=0)
+    max_steps: int | None = Field(default=None, ge=1, description="overrides epochs when set")
+    batch_size: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    lr: float = Field(default=5e-4, gt=0)
+    schedule: Literal["linear", "constant", "cosine"] = "linear"
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    optimizer: Literal["adamw", "adafactor"] = "adamw"
+    weight_decay: float = Field(default=0.0, ge=0)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    seed: int = 42
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    max_source_length: int = Field(default=512, ge=8)
+    max_target_length: int = Field(default=84, ge=2)
+    group_by_length: bool = True
+    eval_every: int | None = Field(default=None, ge=1, description="steps between validation losses; default once per epoch")
+    early_stopping_patience: int | None = Field(default=None, ge=1, description="evaluations without improvement")
+    checkpoint_every: int = Field(default=200, ge=1, description="steps between resumable checkpoints")
+    keep_checkpoints: int = Field(default=1, ge=1)
+    multilingual_alpha: float = Field(default=0.5, gt=0, le=1, description="language upsampling exponent")
+    torch_compile: bool = False
+
+
+class GenerationConfig(_Strict):
+    """Decoding settings; the defaults are XL-Sum's."""
+
+    num_beams: int = Field(default=4, ge=1)
+    length_penalty: float = 0.6
+    no_repeat_ngram_size: int = Field(default=2, ge=0)
+    max_source_length: int = Field(default=512, ge=8)
+    max_target_length: int = Field(default=84, ge=2)
+    batch_size: int = Field(default=16, ge=1)
+
+
+class RunConfig(_Strict):
+    """One training run: base model, data, method, training and generation settings."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    method: Method = Field(default_factory=LoraMethod)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    # Optional starting point: a run folder or adapter to continue from (few-shot transfer).
+    init_from: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if isinstance(data.get("model"), str):
+                data["model"] = {"name": data["model"]}
+            if isinstance(data.get("method"), str):
+                data["method"] = {"name": data["method"]}
+        return data
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One readable line per problem: ``file: field.path: message``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("full", "lora")))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling and where it is nested)"
+        elif e["type"] == "union_tag_invalid":
+            msg = "method must be 'full' or 'lora'"
+        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_run_config(data: dict, source: str = "<config>") -> RunConfig:
+    """Validate a dict as a :class:`RunConfig`, raising a :class:`LorasumError` naming ``source``."""
+    try:
+        return RunConfig.model_validate(data or {})
+    except ValidationError as err:
+        raise LorasumError(format_validation_error(err, source)) from None
+    except LorasumError as err:
+        raise LorasumError(f"{source}: {err}") from None
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise LorasumError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise LorasumError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise LorasumError(f"{path}: the top level must be a mapping of sections (model, data, method, ...)")
+    return data
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a run YAML file."""
+    return parse_run_config(read_yaml(path), str(path))
