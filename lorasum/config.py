@@ -42,6 +42,8 @@ class DataConfig(_Strict):
 
     source: str = XLSUM_HUB_ID
     languages: list[str] = Field(default_factory=lambda: ["en"])
+    # languages scored on the test split; default: the training languages (zero-shot: others)
+    test_languages: list[str] | None = None
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     id_field: str = "id"
     text_field: str = "text"
@@ -57,9 +59,11 @@ class DataConfig(_Strict):
     sample_seed: int = 0
     skip_bad_rows: bool = False
 
-    @field_validator("languages", mode="before")
+    @field_validator("languages", "test_languages", mode="before")
     @classmethod
-    def _langs(cls, v: Any) -> list[str]:
+    def _langs(cls, v: Any) -> list[str] | None:
+        if v is None:
+            return None
         if isinstance(v, str):
             v = [v]
         if not v:
@@ -71,6 +75,10 @@ class DataConfig(_Strict):
         if len(set(out)) != len(out):
             raise ValueError(f"languages repeat: {out}")
         return out
+
+    @property
+    def eval_languages(self) -> list[str]:
+        return self.test_languages or self.languages
 
     @property
     def is_hub_xlsum(self) -> bool:
