@@ -193,7 +193,7 @@ def scorer_info(langs: list[str] | str | None = ()) -> dict:
         "matches": "multilingual_rouge_scoring (csebuetnlp/xl-sum), RougeScorer(use_stemmer=True, lang=<name>)",
         "rouge_types": list(ROUGE_TYPES),
         "lowercase": True,
-        "min_stem_length": stemmers.MIN_STEM_LENGTH + 1,
+        "stem_tokens_longer_than": stemmers.MIN_STEM_LENGTH,
         "stopwords_available": stemmers.stopwords_available(),
         "unicode_version": unicodedata.unidata_version,
         "python": platform.python_version(),
