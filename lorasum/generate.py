@@ -2,21 +2,19 @@
 
 Sorting by tokenized length before batching keeps padding (and wasted beam compute) low;
 results are put back in input order. Under several processes each takes an interleaved
-share of the batches and the summaries are gathered back in order.
+share of the batches and the summaries are gathered back in order. A decoder-only model
+reads the prompt of :mod:`lorasum.data.causal` (the one it was trained on), left-padded,
+and only the new tokens are decoded.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-from lorasum.config import GenerationConfig
+from lorasum.config import GenerationConfig, ModelConfig
+from lorasum.data.causal import prompt_ids
 from lorasum.data.features import Collator
-
-
-def _prompt(text: str, lang: str, template: str) -> str:
-    from lorasum.languages import LANGUAGES
-
-    name = LANGUAGES[lang].name.replace("_", " ").title() if lang in LANGUAGES else lang
-    return template.format(text=text, lang_name=name, lang=lang)
 
 
 def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig, *, langs: list[str] | None = None,
@@ -29,9 +27,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
     device = accelerator.device if accelerator is not None else next(model.parameters()).device
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     if is_decoder_only:
-        langs = langs or ["en"] * len(texts)
-        texts = [_prompt(t, lg, prompt_template or "{text}\n\nSummary:") for t, lg in zip(texts, langs)]
-        enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+        enc = prompt_ids(tokenizer, texts, langs or ["en"] * len(texts), max_source_length=cfg.max_source_length,
+                         prompt_template=prompt_template or ModelConfig().prompt_template)
     else:
         enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
     order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
@@ -43,12 +40,13 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                       no_repeat_ngram_size=cfg.no_repeat_ngram_size, max_new_tokens=cfg.max_target_length,
                       early_stopping=True if cfg.num_beams > 1 else False)
     if is_decoder_only:
-        gen_kwargs["pad_token_id"] = tokenizer.pad_token_id
+        gen_kwargs.update(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    autocast = accelerator.autocast() if accelerator is not None else contextlib.nullcontext()
     from rich.progress import Progress
 
     with Progress(transient=True, disable=not progress or rank != 0) as bar:
         task = bar.add_task("generate", total=len(mine))
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             for batch_idx in mine:
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}

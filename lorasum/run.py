@@ -22,7 +22,7 @@ from lorasum.errors import LorasumError
 from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
 from lorasum.models.load import check_precision, load_base, load_model_config
 from lorasum.models.lora import apply_lora, count_parameters, load_adapter
-from lorasum.train import Trainer
+from lorasum.train import Trainer, make_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         return read_json(run_dir / "metrics.json")
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(config, run_dir)
-    acc = accelerator or Accelerator(mixed_precision="bf16" if config.training.precision == "bf16" else "no")
+    acc = accelerator or make_accelerator(config.training)
     if acc.is_main_process:
         write_yaml(run_dir / "config.yaml", config.to_dict())
     cache = Path(cache_dir) if cache_dir else run_dir / "cache"
@@ -139,8 +139,9 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     trainable, total = count_parameters(model)
     train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
     val_rows = [ex for rows in data.validation.values() for ex in rows]
-    train_features = encode(train_rows, tokenizer, fam, config, cache)
-    val_features = encode(val_rows, tokenizer, fam, config, cache)
+    with acc.main_process_first():  # the main process fills the token cache, the others read it
+        train_features = encode(train_rows, tokenizer, fam, config, cache)
+        val_features = encode(val_rows, tokenizer, fam, config, cache)
 
     artifact_dir = run_dir / ("adapter" if is_lora else "model")
     train_info_path = run_dir / "train_result.json"

@@ -5,6 +5,14 @@ are optimised and checkpointed) and under ``accelerate launch`` / ``torchrun``. 
 checkpoint holds the trainable weights, optimizer, scheduler, RNG states and a small JSON
 state; it is written to a temporary folder and renamed, so an interrupted run (kill -9
 included) resumes from the last complete checkpoint and replays the same batches.
+
+Several processes (see ``docs/distributed.md``): ``training.batch_size`` is per process, so
+the global batch is ``batch_size x processes x grad_accum``. The sampler builds global
+batches and ``accelerate`` splits each across the processes (``split_batches=True``), so N
+processes see the same batches, in the same order, as one process with N times the batch
+size. The loss of a micro-batch is the mean over the label tokens of all processes (not the
+mean of per-process means), which makes the two runs compute the same gradients. Only the
+main process writes files; every process loads checkpoints.
 """
 from __future__ import annotations
 
@@ -20,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator, skip_first_batches
+from accelerate import Accelerator, DataLoaderConfiguration, skip_first_batches
 from transformers import get_scheduler
 from transformers.optimization import Adafactor
 
 from lorasum.config import TrainingConfig
+from lorasum.errors import LorasumError
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
 from lorasum.io import write_json
 
@@ -49,14 +58,32 @@ class TrainResult:
         return asdict(self)
 
 
-def token_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float, *, shift: bool) -> torch.Tensor:
-    """Mean cross-entropy over label tokens (-100 ignored), with label smoothing."""
+def make_accelerator(cfg: TrainingConfig) -> Accelerator:
+    """The run's ``Accelerator``: precision from the run config, global batches split across processes."""
+    import os
+
+    wanted = "bf16" if cfg.precision == "bf16" else "no"
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if launcher and launcher != wanted:
+        log.warning("the launcher asks for mixed_precision=%s; the run config's training.precision=%s wins",
+                    launcher, cfg.precision)
+    return Accelerator(mixed_precision=wanted, dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float, *, shift: bool,
+               reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over label tokens (-100 ignored), with label smoothing; mean or sum."""
     if shift:  # causal LMs predict token t+1 at position t
         logits, labels = logits[:, :-1, :], labels[:, 1:]
     return torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
-        ignore_index=IGNORE_INDEX, label_smoothing=smoothing,
+        ignore_index=IGNORE_INDEX, label_smoothing=smoothing, reduction=reduction,
     )
+
+
+def label_tokens(labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
+    """How many positions carry a loss (after the causal shift)."""
+    return ((labels[:, 1:] if shift else labels) != IGNORE_INDEX).sum()
 
 
 def model_inputs(model: torch.nn.Module, batch: dict, is_decoder_only: bool) -> dict:
@@ -113,17 +140,23 @@ class Trainer:
         self.ckpt_root = self.out_dir / "checkpoints"
         self.is_decoder_only = is_decoder_only
         self.progress = progress
-        self.acc = accelerator or Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
-        collator = Collator(pad_token_id, padding_side="left" if is_decoder_only else "right")
-        self.sampler = LengthGroupedBatches([feature_length(f) for f in train_features], cfg.batch_size,
-                                            cfg.seed, group_by_length=cfg.group_by_length)
+        self.acc = accelerator or make_accelerator(cfg)
+        # right padding in training: real tokens never attend to pads, positions start at 0
+        collator = Collator(pad_token_id, padding_side="right")
+        # the sampler yields global batches when accelerate splits them, per-process ones otherwise
+        split = getattr(self.acc.dataloader_config, "split_batches", False)
+        sampler_batch = cfg.batch_size * (self.acc.num_processes if split else 1)
+        lengths = [feature_length(f, is_decoder_only=is_decoder_only) for f in train_features]
+        self.sampler = LengthGroupedBatches(lengths, sampler_batch, cfg.seed, group_by_length=cfg.group_by_length)
         loader = torch.utils.data.DataLoader(train_features, batch_sampler=self.sampler, collate_fn=collator)
-        val_sampler = LengthGroupedBatches([feature_length(f) for f in val_features], cfg.batch_size, cfg.seed,
-                                           shuffle=False)
+        val_sampler = LengthGroupedBatches([feature_length(f, is_decoder_only=is_decoder_only) for f in val_features],
+                                           sampler_batch, cfg.seed, shuffle=False)
         val_loader = (torch.utils.data.DataLoader(val_features, batch_sampler=val_sampler, collate_fn=collator)
                       if val_features else None)
         if cfg.torch_compile:
-            model = torch.compile(model)
+            if not hasattr(model, "compile"):
+                raise LorasumError("training.torch_compile needs PyTorch >= 2.2 (nn.Module.compile)")
+            model.compile()  # in place: parameter names, checkpoints and save_pretrained are unchanged
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = build_optimizer(params, cfg)
         self.model, self.optimizer, self.loader = self.acc.prepare(model, optimizer, loader)
@@ -222,6 +255,16 @@ class Trainer:
         patience = self.cfg.early_stopping_patience
         return bool(patience and self.state["evals_without_improvement"] >= patience)
 
+    def _forward(self, unwrapped, batch: dict) -> torch.Tensor:
+        try:
+            return self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
+        except Exception as err:
+            if self.cfg.torch_compile and type(err).__module__.startswith("torch._"):
+                raise LorasumError(f"training.torch_compile: torch.compile failed ({type(err).__name__}: "
+                                   f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}); "
+                                   "set torch_compile: false, or install a C++ compiler / Triton") from err
+            raise
+
     # -- the loop ----------------------------------------------------------------------------
     def train(self) -> TrainResult:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -234,9 +277,11 @@ class Trainer:
         unwrapped = self.acc.unwrap_model(self.model)
         self.model.train()
         accum = self.cfg.grad_accum
-        running_loss = torch.zeros((), device=self.acc.device)
+        world = self.acc.num_processes
+        shift = self.is_decoder_only
+        running_loss = torch.zeros((), device=self.acc.device)  # summed over label tokens
+        running_labels = torch.zeros((), device=self.acc.device, dtype=torch.long)
         running_tokens = torch.zeros((), device=self.acc.device, dtype=torch.long)
-        losses_since_log = 0
         show = self.progress and self.acc.is_main_process
         bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                        TimeRemainingColumn(), disable=not show, transient=False)
@@ -253,16 +298,21 @@ class Trainer:
                 for batch in _rng_neutral(loader):
                     pending += 1
                     sync = pending == accum
-                    ctx = self.acc.no_sync(self.model) if not sync and self.acc.num_processes > 1 else _null()
+                    ctx = self.acc.no_sync(self.model) if not sync and world > 1 else _null()
                     with ctx:
                         with self.acc.autocast():
-                            logits = self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
-                            loss = token_loss(logits, batch["labels"], self.cfg.label_smoothing,
-                                              shift=self.is_decoder_only)
-                        self.acc.backward(loss / accum)
-                    running_loss += loss.detach()
-                    losses_since_log += 1
-                    running_tokens += batch["attention_mask"].sum() + (batch["labels"] != IGNORE_INDEX).sum()
+                            logits = self._forward(unwrapped, batch)
+                            loss_sum = token_loss(logits, batch["labels"], self.cfg.label_smoothing, shift=shift,
+                                                  reduction="sum")
+                        n = label_tokens(batch["labels"], shift=shift)
+                        # mean over the label tokens of all processes; DDP then averages the gradients
+                        n_all = self.acc.reduce(n, "sum") if world > 1 else n
+                        self.acc.backward(loss_sum * world / n_all.clamp(min=1) / accum)
+                    running_loss += loss_sum.detach()
+                    running_labels += n
+                    running_tokens += batch["attention_mask"].sum()
+                    if not self.is_decoder_only:  # a causal feature's labels are inside its input
+                        running_tokens += n
                     if not sync:
                         continue
                     pending = 0
@@ -275,7 +325,8 @@ class Trainer:
                     step = self.state["step"]
                     bar.update(task, completed=step)
                     if step % self.log_every == 0 or step == self.total_steps:
-                        mean_loss = self.acc.reduce(running_loss, "mean").item() / max(1, losses_since_log)
+                        labels_seen = self.acc.reduce(running_labels, "sum").clamp(min=1)
+                        mean_loss = (self.acc.reduce(running_loss, "sum") / labels_seen).item()
                         tokens = int(self.acc.reduce(running_tokens, "sum").item())
                         now = time.perf_counter()
                         self.state["train_seconds"] += now - tick
@@ -291,8 +342,8 @@ class Trainer:
                             writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
                             writer.add_scalar("train/tokens_per_second", tps, step)
                         running_loss.zero_()
+                        running_labels.zero_()
                         running_tokens.zero_()
-                        losses_since_log = 0
                     if step % self.eval_every == 0 or step == self.total_steps:
                         self.state["train_seconds"] += time.perf_counter() - tick
                         val = self.validation_loss()

@@ -75,7 +75,10 @@ def encode_cached(examples: Sequence[dict], tokenizer, encode_fn, cache_dir: str
     return features
 
 
-def feature_length(f: dict) -> int:
+def feature_length(f: dict, *, is_decoder_only: bool = False) -> int:
+    """Tokens a feature costs: source + target for seq2seq; a causal feature's labels align with its input."""
+    if is_decoder_only:
+        return len(f["input_ids"])
     return len(f["input_ids"]) + len(f["labels"])
 
 
@@ -85,6 +88,8 @@ class LengthGroupedBatches(torch.utils.data.Sampler[list[int]]):
     Indices are shuffled, cut into mega-batches of ``batch_size * group`` examples, sorted by
     length inside each mega-batch and cut into batches; the batch order is shuffled again so
     long and short batches alternate. ``set_epoch`` changes the order deterministically.
+    A short final batch always comes last: ``accelerate`` with ``split_batches=True`` splits
+    full batches across processes and only evens out the last one.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, *, group: int = 50,
@@ -115,6 +120,7 @@ class LengthGroupedBatches(torch.utils.data.Sampler[list[int]]):
         batches = [idx[s:s + self.batch_size] for s in range(0, len(idx), self.batch_size)]
         if self.shuffle and self.group_by_length:
             rng.shuffle(batches)
+            batches.sort(key=lambda b: len(b) < self.batch_size)  # stable: only a short batch moves
         return iter(batches)
 
 
