@@ -39,7 +39,10 @@ def cmd_train(args) -> None:
         cfg.data.skip_bad_rows = True
     out = Path(args.output or Path("runs") / Path(args.config).stem)
     metrics = train_and_evaluate(cfg, out, progress=not args.no_progress)
-    _print_summary(metrics["rouge"], out)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # under accelerate launch / torchrun every process gets here
+        _print_summary(metrics["rouge"], out)
 
 
 def _data_config(args):

@@ -67,7 +67,10 @@ def make_accelerator(cfg: TrainingConfig) -> Accelerator:
     if launcher and launcher != wanted:
         log.warning("the launcher asks for mixed_precision=%s; the run config's training.precision=%s wins",
                     launcher, cfg.precision)
-    return Accelerator(mixed_precision=wanted, dataloader_config=DataLoaderConfiguration(split_batches=True))
+    # without GPUs accelerate uses gloo between processes only when asked for the CPU explicitly
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(mixed_precision=wanted, cpu=cpu,
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
 def token_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float, *, shift: bool,
@@ -229,11 +232,14 @@ class Trainer:
                 logits = self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
             labels = batch["labels"][:, 1:] if self.is_decoder_only else batch["labels"]
             lg = logits[:, :-1] if self.is_decoder_only else logits
-            n = (labels != IGNORE_INDEX).sum()
-            total += token_loss(lg, labels, 0.0, shift=False) * n
-            count += n
+            per_token = torch.nn.functional.cross_entropy(lg.reshape(-1, lg.size(-1)).float(), labels.reshape(-1),
+                                                          ignore_index=IGNORE_INDEX, reduction="none")
+            # per example, gathered from all processes without the repeats that even out the last batch
+            sums, counts = self.acc.gather_for_metrics((per_token.view(labels.shape).sum(1),
+                                                        (labels != IGNORE_INDEX).sum(1)))
+            total += sums.sum()
+            count += counts.sum()
         self.model.train()
-        total, count = self.acc.reduce(total, "sum"), self.acc.reduce(count, "sum")
         return (total / count.clamp(min=1)).item()
 
     def _after_eval(self, val_loss: float | None) -> bool:
