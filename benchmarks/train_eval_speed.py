@@ -15,7 +15,10 @@ Figures:
   times the epochs run, divided by the wall time of training (trainer set-up included).
   Both sides train on exactly the same examples, so the numerator is the same number.
 - evaluation seconds: wall time to generate summaries for the test split and score them
-  (per-item ROUGE and the bootstrap corpus figures).
+  (per-item ROUGE and the bootstrap corpus figures). The baseline decodes batches of
+  ``--eval-batch-size`` articles padded to ``--max-source-length``; lorasum sorts by length,
+  pads each batch to its longest article and fills the same token budget
+  (``eval batch size x max source length``) with more articles when they are short.
 
     python benchmarks/train_eval_speed.py                         # ~3-5 minutes on 2 CPU cores
     python benchmarks/train_eval_speed.py --data xlsum            # ../shared/data/xlsum_sample.jsonl
@@ -51,8 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default="demo", help="demo (embedded sample), xlsum (../shared/data/xlsum_sample.jsonl) "
                    "or a JSONL path with id/lang/split/text/summary")
     p.add_argument("--langs", nargs="+", default=None, help="default: every language of the data")
-    p.add_argument("--train-examples", type=int, default=64, help="per language")
-    p.add_argument("--test-examples", type=int, default=12, help="per language")
+    p.add_argument("--train-examples", type=int, default=32, help="per language")
+    p.add_argument("--test-examples", type=int, default=8, help="per language")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--method", choices=["lora", "full"], default="lora", help="method of the head-to-head")
@@ -278,6 +281,7 @@ def main(argv=None) -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from lorasum.data.sampling import mix_languages
+    from lorasum.generate import length_batches
     from lorasum.metrics import score_items
     from lorasum.models.tiny import build_tiny_model
     from lorasum.run import prepare_data
@@ -332,6 +336,11 @@ def main(argv=None) -> int:
     print(f"lorasum  {l_eval:8.1f} s   ROUGE-1/2/L {fmt(l_rouge)}")
     print(f"baseline {b_eval:8.1f} s   ROUGE-1/2/L {fmt(b_rouge)}")
     print(f"evaluation speed ratio (baseline time / lorasum time): {b_eval / l_eval:.2f}x   (target >= 2x)")
+    n_l = len(length_batches([len(x) for x in tok([r["text"] for r in test_rows], max_length=args.max_source_length,
+                                                  truncation=True)["input_ids"]], args.eval_batch_size,
+                             args.max_source_length))
+    print(f"generation batches: lorasum {n_l} (length-sorted, padded to their longest), baseline "
+          f"{-(-len(test_rows) // args.eval_batch_size)} (padded to {args.max_source_length})")
 
     same = [i for i, (a, b) in enumerate(zip(l_preds, b_preds)) if a == b]
     print(f"\n== scorer check: same weights, {'greedy' if args.num_beams == 1 else f'beam {args.num_beams}'} ==")

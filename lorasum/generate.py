@@ -1,7 +1,10 @@
 """Where a summary is generated: batched beam search over articles sorted by length.
 
-Sorting by tokenized length before batching keeps padding (and wasted beam compute) low;
-results are put back in input order. Under several processes each takes an interleaved
+Sorting by tokenized length before batching keeps padding (and wasted beam compute) low,
+and the source tokens a padded batch of ``batch_size`` articles would occupy
+(``batch_size x max_source_length``) are filled with as many short articles as fit, so
+short test sets take fewer, fuller batches (:func:`length_batches`); results are put back
+in input order. Under several processes each takes an interleaved
 share of the batches and the summaries are gathered back in order. A decoder-only model
 reads the prompt of :mod:`lorasum.data.causal` (the one it was trained on), left-padded,
 and only the new tokens are decoded.
@@ -15,6 +18,27 @@ import torch
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
 from lorasum.data.features import Collator
+
+
+def length_batches(lengths: list[int], batch_size: int, max_source_length: int, *,
+                   max_growth: int = 4) -> list[list[int]]:
+    """Indices longest first, cut into batches of at most ``batch_size x max_source_length`` padded tokens.
+
+    A batch of long articles holds ``batch_size`` of them, as a padded batch would; a batch of
+    short ones holds more, up to ``max_growth x batch_size`` (which bounds the decoder's cache).
+    """
+    budget = batch_size * max_source_length
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            b = batches[-1]
+            longest = max(lengths[b[0]], 1)
+            if len(b) < batch_size or ((len(b) + 1) * longest <= budget and len(b) < max_growth * batch_size):
+                b.append(i)
+                continue
+        batches.append([i])
+    return batches
 
 
 def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig, *, langs: list[str] | None = None,
@@ -31,8 +55,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                          prompt_template=prompt_template or ModelConfig().prompt_template)
     else:
         enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
-    order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
-    batches = [order[s:s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+    batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     collate = Collator(tokenizer.pad_token_id, padding_side="left" if is_decoder_only else "right")
     out: dict[int, str] = {}

@@ -7,7 +7,7 @@ from lorasum.config import GenerationConfig
 from lorasum.data.causal import encode_causal, prompt_ids
 from lorasum.data.features import IGNORE_INDEX, feature_length
 from lorasum.errors import LorasumError
-from lorasum.generate import generate_summaries
+from lorasum.generate import generate_summaries, length_batches
 
 TEMPLATE = "Summarize this {lang_name} article.\n{text}\nSummary:"
 
@@ -128,8 +128,20 @@ def test_generation_shards_batches_across_processes_and_gathers_in_input_order(t
             generate_summaries(models[rank], tok, texts, cfg, accelerator=FakeAccelerator(rank, 2), progress=False)
         parts[rank] = share.value.args[0]
     assert len(parts[0]) + len(parts[1]) == len(texts) and not set(parts[0]) & set(parts[1])
-    assert len(models[0].calls) == 3 and len(models[1].calls) == 3  # 6 batches, interleaved
+    n_batches = len(length_batches([len(t.encode()) + 1 for t in texts], 2, 64))  # + EOS
+    assert n_batches >= 3 and len(models[0].calls) == (n_batches + 1) // 2 and len(models[1].calls) == n_batches // 2
 
     monkeypatch.setattr(accelerate.utils, "gather_object", lambda obj: [obj[0], parts[1]])
     merged = generate_summaries(Seq2SeqEcho(), tok, texts, cfg, accelerator=FakeAccelerator(0, 2), progress=False)
     assert merged == single
+
+
+def test_length_batches_fill_the_padded_batch_budget_longest_first():
+    lengths = [500, 20, 480, 30, 25, 510, 40, 22, 35, 28, 26, 24, 21, 23, 27]
+    batches = length_batches(lengths, 2, 512, max_growth=4)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert batches[:2] == [[5, 0], [2, 6]]  # long articles: batch_size of them, longest first
+    for b in batches:
+        assert len(b) * lengths[b[0]] <= 2 * 512 and lengths[b[0]] == max(lengths[i] for i in b)
+        assert len(b) <= 8
+    assert max(len(b) for b in batches) == 8  # short ones fill the budget, up to 4 x batch_size
