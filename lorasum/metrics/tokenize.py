@@ -15,10 +15,10 @@ as ``multilingual-rouge``), in order:
    tokenization, a space around each CJK ideograph, split on whitespace.
 
 Why hand-written: the reference walks every character in Python, which dominates its
-run time. Steps 2-3 here are one ``str.translate`` through a table that is filled
-from the running Python's ``unicodedata`` (the tables the reference consults, so the
-result is identical) the first time each character is seen, and the Burmese syllable rules exist in no
-library. Segmenters and pyonmttok are the libraries the reference uses.
+run time. Steps 2-3 here are one ``str.translate`` through a table filled from the
+running Python's ``unicodedata`` (the tables the reference consults, so the result is
+identical) the first time each character is seen. The Burmese syllable rules exist in
+no library. Segmenters and pyonmttok are the libraries the reference uses.
 """
 from __future__ import annotations
 
