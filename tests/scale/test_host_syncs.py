@@ -1,0 +1,45 @@
+"""The training loop reads values back to the host (``.item()``) only at logging steps.
+
+Only calls made by lorasum's own code are counted: PyTorch's optimizers read their step
+counters with ``.item()``, but those live on the CPU and cost no device sync.
+"""
+import sys
+
+import pytest
+import torch
+
+from conftest import tiny_run_config
+from lorasum.data.features import encode_seq2seq
+from lorasum.models.load import load_base
+from lorasum.train import Trainer
+
+pytestmark = pytest.mark.slow
+
+
+def test_item_is_called_only_when_logging(tiny_mt5, tmp_path, monkeypatch):
+    import json
+
+    from lorasum.demo import DATA
+
+    cfg = tiny_run_config(tiny_mt5, "full", training__max_steps=40, training__batch_size=2,
+                          training__checkpoint_every=1000)
+    model, tok, _ = load_base(str(tiny_mt5))
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()[:16]]
+    features = encode_seq2seq(rows, tok, 64, 32)
+    trainer = Trainer(model, features, [], cfg.training, tmp_path, pad_token_id=tok.pad_token_id, progress=False)
+    assert trainer.log_every == 2
+
+    calls = []
+    original = torch.Tensor.item
+
+    def counting_item(self):
+        if "lorasum" in sys._getframe(1).f_code.co_filename:
+            calls.append(sys._getframe(1).f_lineno)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    result = trainer.train()
+    monkeypatch.setattr(torch.Tensor, "item", original)
+    assert result.steps == 40
+    logs = 40 // 2
+    assert 0 < len(calls) <= 3 * logs, f"{len(calls)} host syncs for {logs} logging steps: lines {sorted(set(calls))}"
