@@ -99,10 +99,45 @@ def _mecab() -> Callable[[str], list[str]]:
     return lambda text: tagger.parse(text).split()
 
 
+class ThaiWords:
+    """pythainlp's default word list with the two queries ``newmm`` makes of a ``Trie``.
+
+    ``prefixes(text, start)`` lists the words that start at ``start``, shortest first,
+    exactly as ``pythainlp.util.Trie`` does (walk on while the text so far is a prefix of
+    some word, keep the prefixes that are words). Built from two sets in about a tenth of
+    the time pythainlp takes to build its node-per-character trie (~1 s).
+    """
+
+    def __init__(self, words):
+        words = {w.strip() for w in words}  # Trie.add strips
+        words.discard("")  # the empty word is never reported by Trie.prefixes
+        self.words = frozenset(words)
+        self.stems = frozenset(w[:i] for w in words for i in range(1, len(w) + 1))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.words
+
+    def prefixes(self, text: str, start: int = 0) -> list[str]:
+        res = []
+        stems, words = self.stems, self.words
+        for end in range(start + 1, len(text) + 1):
+            piece = text[start:end]
+            if piece not in stems:
+                break
+            if piece in words:
+                res.append(piece)
+        return res
+
+
 def _thai() -> Callable[[str], list[str]]:
+    from pythainlp.corpus import thai_words
     from pythainlp.tokenize import word_tokenize
 
-    return lambda text: word_tokenize(text, engine="newmm")
+    words = ThaiWords(thai_words())  # what newmm uses when given no dictionary
+    return lambda text: word_tokenize(text, custom_dict=words, engine="newmm")
 
 
 _MY_ASAT, _MY_DOT, _MY_STACK = "\u103a", "\u1037", "\u1039"
@@ -155,8 +190,10 @@ def _pretokenizer():
 
 def default_tokens(text: str) -> list[str]:
     """pyonmttok ``aggressive`` (splits letters from digits), then CJK ideographs apart."""
-    pieces = " ".join(_pretokenizer().tokenize(text)[0])
-    return _CJK.sub(r" \1 ", pieces).split()
+    pieces = _pretokenizer().tokenize(text)[0]
+    if not text or max(text) < "\u3400":  # below every ideograph range: nothing to split
+        return pieces
+    return _CJK.sub(r" \1 ", " ".join(pieces)).split()
 
 
 def tokens(text: str, name: str | None) -> list[str]:
