@@ -49,18 +49,17 @@ def text_tokens(text: str, name: str | None) -> tuple[str, ...]:
     return _features(text, name)[0]
 
 
-def _counts(items) -> tuple[set, dict | None]:
-    """(distinct items, {item: count} for the items that occur more than once, or None)."""
-    keys = set(items)
-    if len(keys) == len(items):
-        return keys, None
-    repeated = {k: c for k, c in Counter(items).items() if c > 1}
-    return keys, repeated
-
-
 def _features_of(toks: tuple[str, ...]) -> tuple:
-    """(tokens, unigram (keys, repeats), bigram (keys, repeats)) for :func:`_score_features`."""
-    return toks, _counts(toks), _counts(list(zip(toks, toks[1:])))
+    """(tokens, unigrams, bigrams) for :func:`_score_features`.
+
+    Each n-gram side is (distinct n-grams, their Counter, or None when none repeats):
+    unigrams usually repeat, so they are counted at once; bigrams rarely do, so a set
+    comes first and counting only when it is shorter than the bigram list.
+    """
+    uni = Counter(toks)
+    bigrams = set(zip(toks, toks[1:]))
+    bi = (bigrams, None) if len(bigrams) == max(len(toks) - 1, 0) else (bigrams, Counter(zip(toks, toks[1:])))
+    return toks, (uni.keys(), uni if len(uni) < len(toks) else None), bi
 
 
 @lru_cache(maxsize=2**16)
@@ -103,19 +102,18 @@ def _prf(overlap: int, n_pred: int, n_ref: int) -> dict:
     return {"p": p, "r": r, "f": _fmeasure(p, r)}
 
 
-def _ngram_overlap(ref: tuple[set, dict | None], pred: tuple[set, dict | None]) -> int:
+def _ngram_overlap(ref: tuple, pred: tuple) -> int:
     """sum over shared n-grams of min(count in ref, count in pred), as ``rouge_score``.
 
-    Every shared n-gram contributes at least 1 (one C set intersection); only n-grams
-    repeated on both sides add ``min - 1`` more, and those are rare.
+    One C set intersection; when no n-gram repeats on one side, every shared n-gram
+    counts 1 and the overlap is the size of the intersection.
     """
-    ref_keys, ref_rep = ref
-    pred_keys, pred_rep = pred
-    overlap = len(ref_keys & pred_keys)
-    if ref_rep and pred_rep:
-        for k in ref_rep.keys() & pred_rep.keys():
-            overlap += min(ref_rep[k], pred_rep[k]) - 1
-    return overlap
+    ref_keys, ref_counts = ref
+    pred_keys, pred_counts = pred
+    common = ref_keys & pred_keys
+    if ref_counts is None or pred_counts is None:
+        return len(common)
+    return sum(map(min, map(ref_counts.__getitem__, common), map(pred_counts.__getitem__, common)))
 
 
 _ZERO = {"p": 0.0, "r": 0.0, "f": 0.0}
