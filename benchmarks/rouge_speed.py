@@ -69,6 +69,10 @@ def profile_stages(refs, preds, langs) -> dict[str, float]:
     names = {lang: rouge.reference_name(lang) for lang in set(langs)}
     texts = {(t, names[lang]) for t, lang in zip(refs + preds, langs + langs)}
     out = defaultdict(float)
+    for name in set(names.values()):
+        segmenter(name)
+        tokens("warm up", name)
+        stemmers.stem_tokens(["warm"], name)
     raw = {}
     t0 = clock()
     for text, name in texts:

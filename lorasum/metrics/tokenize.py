@@ -77,6 +77,60 @@ def sanitize(text: str) -> str:
 
 # --- segmenters -------------------------------------------------------------------------
 
+def _jieba_cache_path(jieba) -> tuple[str, str]:
+    """Where lorasum keeps jieba's prefix dictionary, and the key that says it is current."""
+    import os
+    import tempfile
+
+    dict_file = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    st = os.stat(dict_file)
+    key = f"jieba {getattr(jieba, '__version__', '?')} {dict_file} {st.st_size} {st.st_mtime_ns}"
+    base = os.environ.get("XDG_CACHE_HOME") or tempfile.gettempdir()
+    return os.path.join(base, f"lorasum-jieba-{os.getuid() if hasattr(os, 'getuid') else 0}.bin"), key
+
+
+def _load_jieba_dictionary(tok, jieba) -> None:
+    """Give ``tok`` jieba's default prefix dictionary (FREQ, total), ~3x faster than jieba.
+
+    jieba's own cache is one marshalled dict of ~500k entries (~0.9 s to read). lorasum
+    keeps the same entries as one newline-joined string and an int64 array, which read
+    and zip back into the identical dict in ~0.3 s. The file is rebuilt from jieba
+    whenever the key (jieba version, dictionary path, size, mtime) changes; any
+    problem falls back to ``tok.initialize()``.
+    """
+    import array
+    import marshal
+    import os
+
+    try:
+        path, key = _jieba_cache_path(jieba)
+        with open(path, "rb") as f:
+            stored_key, words, freqs, total = marshal.loads(f.read())
+        if stored_key != key:
+            raise ValueError("stale")
+        counts = array.array("q")
+        counts.frombytes(freqs)
+        freq = dict(zip(words.split("\n"), counts))
+        if len(freq) != len(counts):
+            raise ValueError("corrupt")
+        tok.FREQ, tok.total, tok.initialized = freq, total, True
+        return
+    except Exception:
+        pass
+    tok.initialize()  # jieba's own (marshal) cache, or the dictionary text
+    try:
+        words = list(tok.FREQ)
+        if any("\n" in w for w in words):
+            return
+        blob = marshal.dumps((key, "\n".join(words), array.array("q", tok.FREQ.values()).tobytes(), tok.total))
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except Exception:
+        pass
+
+
 def _jieba() -> Callable[[str], list[str]]:
     import logging
 
@@ -84,7 +138,7 @@ def _jieba() -> Callable[[str], list[str]]:
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()  # own instance: words added to jieba's global dictionary elsewhere do not leak in
-    tok.initialize()  # reads jieba's marshal cache of the dictionary (~1 s) when present
+    _load_jieba_dictionary(tok, jieba)
     cut_dag = tok._Tokenizer__cut_DAG  # what Tokenizer.cut runs on each Han block (HMM on)
     re_han, re_skip = jieba.re_han_default, jieba.re_skip_default
 
