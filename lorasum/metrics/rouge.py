@@ -26,6 +26,7 @@ reference's language-less mode (no segmenter, Porter stemmer), recorded by
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import platform
@@ -245,9 +246,14 @@ def score_items(
     size = -(-n // (workers * 4))
     parts = [order[i:i + size] for i in range(0, n, size)]
     global _FORKED_INPUT
+    frozen = False
     if _fork_is_safe():
-        # Load dictionaries once here; forked workers share them copy-on-write.
+        # Load dictionaries once here; forked workers share them copy-on-write. Frozen
+        # out of the collector's reach, so the children's collections do not write to
+        # (and so copy) every page of them.
         warm_up(names)
+        gc.freeze()
+        frozen = True
         ctx, fn = multiprocessing.get_context("fork"), _score_part_forked
         _FORKED_INPUT, tasks = (predictions, references, names), parts
     else:
@@ -264,6 +270,8 @@ def score_items(
                               "rougeL": {"p": v[6], "r": v[7], "f": v[8]}}
     finally:
         _FORKED_INPUT = None
+        if frozen:
+            gc.unfreeze()
     return out
 
 
