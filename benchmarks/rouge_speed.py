@@ -91,7 +91,7 @@ def profile_stages(refs, preds, langs) -> dict[str, float]:
     out["stem (cached per token)"] = clock() - t0
     t0 = clock()
     feats = {k: rouge._features_of(t) for k, t in stemmed.items()}
-    out["n-gram sets (once per text)"] = clock() - t0
+    out["n-gram counts (once per text)"] = clock() - t0
     t0 = clock()
     for r, p, lang in zip(refs, preds, langs):
         rouge._score_features(feats[(r, names[lang])], feats[(p, names[lang])])
