@@ -49,7 +49,9 @@ def test_full_run_saves_a_from_pretrained_model(tiny_mt5, tmp_path):
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tiny_mt5, tmp_path, monkeypatch):
-    cfg = tiny_run_config(tiny_mt5, "lora", method__dropout=0.1)  # dropout RNG must resume too
+    # 8 examples in batches of 4: six steps cross three epochs; the crash comes mid-epoch, after step 3
+    cfg = tiny_run_config(tiny_mt5, "lora", method__dropout=0.1, data__train_examples=4, training__max_steps=6,
+                          training__checkpoint_every=3)
     reference = train_and_evaluate(cfg, tmp_path / "straight", progress=False)
 
     original = Trainer.save_checkpoint
@@ -62,12 +64,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_mt5, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
     assert not (tmp_path / "resumed" / "metrics.json").exists()
-    assert (tmp_path / "resumed" / "checkpoints" / "step-0000002" / "state.json").exists()
+    assert (tmp_path / "resumed" / "checkpoints" / "step-0000003" / "state.json").exists()
     monkeypatch.setattr(Trainer, "save_checkpoint", original)
     resumed = train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
 
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-0000004" / "trainable.pt")
-    b = torch.load(tmp_path / "resumed" / "checkpoints" / "step-0000004" / "trainable.pt")
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-0000006" / "trainable.pt")
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "step-0000006" / "trainable.pt")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert resumed["rouge"] == reference["rouge"]
     assert resumed["losses"]["final_train_loss"] == pytest.approx(reference["losses"]["final_train_loss"], rel=1e-5)
