@@ -1,0 +1,76 @@
+"""The model card (README.md) written into every run folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lorasum.config import RunConfig
+from lorasum.io import atomic_write_text
+
+
+def _fmt(s: dict | None, key: str = "mean") -> str:
+    if not s:
+        return "-"
+    ci = s.get(f"{key}_ci")
+    return f"{s[key]:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def write_model_card(run_dir: Path, cfg: RunConfig, metrics: dict) -> Path:
+    is_lora = cfg.method.name == "lora"
+    eff = metrics["efficiency"]
+    rows = []
+    per_lang = metrics["rouge"].get("per_lang", {})
+    for lang, m in list(per_lang.items()) + [("overall", metrics["rouge"]["overall"])]:
+        rows.append(f"| {lang} | {m.get('n', '-')} | {_fmt(m.get('rouge1'))} | {_fmt(m.get('rouge2'))} "
+                    f"| {_fmt(m.get('rougeL'))} |")
+    if is_lora:
+        m = cfg.method
+        method = f"LoRA (r={m.r}, alpha={m.alpha}, dropout={m.dropout}, targets={m.targets})"
+        usage = (
+            "```python\n"
+            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
+            "from peft import PeftModel\n\n"
+            f"base = AutoModelForSeq2SeqLM.from_pretrained({cfg.model.name!r})\n"
+            "model = PeftModel.from_pretrained(base, \"adapter\").eval()\n"
+            "tokenizer = AutoTokenizer.from_pretrained(\"adapter\")\n"
+            "```\n"
+        )
+    else:
+        method = "full fine-tuning"
+        usage = (
+            "```python\n"
+            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n"
+            "model = AutoModelForSeq2SeqLM.from_pretrained(\"model\").eval()\n"
+            "tokenizer = AutoTokenizer.from_pretrained(\"model\")\n"
+            "```\n"
+        )
+    t = cfg.training
+    text = f"""# Summarization model: {cfg.model.name} + {method}
+
+Trained with lorasum on {cfg.data.source} ({', '.join(cfg.data.languages)}); scored on
+{', '.join(cfg.data.eval_languages)}.
+
+## Results (test split, ROUGE F x100, mean with 95% bootstrap CI)
+
+| language | n | ROUGE-1 | ROUGE-2 | ROUGE-L |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Trainable parameters: {eff['trainable_params']:,} of {eff['total_params']:,} ({100 * eff['trainable_share']:.3f}%);
+artifact {eff['artifact_mb']:.2f} MB; {eff['train_steps']} steps in {eff['train_seconds']:.1f} s
+({eff['train_tokens_per_second']:,.0f} tokens/s).
+
+## Training
+
+epochs {t.epochs}, max steps {t.max_steps}, batch {t.batch_size} x {t.grad_accum}, lr {t.lr} ({t.schedule},
+warmup {t.warmup_ratio}), optimizer {t.optimizer}, label smoothing {t.label_smoothing}, precision
+{t.precision}, seed {t.seed}, {cfg.data.train_examples or 'all'} training examples per language (sample seed
+{cfg.data.sample_seed}). The full resolved configuration is in `config.yaml`.
+
+## Use
+
+{usage}
+## Data licence
+
+XL-Sum is released under CC BY-NC-SA 4.0; models trained on it inherit its non-commercial terms.
+"""
+    return atomic_write_text(Path(run_dir) / "README.md", text)

@@ -1,0 +1,151 @@
+"""Tokenization (cached by content hash), length-grouped batching and dynamic padding.
+
+Padding every batch to 512 tokens, as ``run_summarization.py`` does by default, spends
+most of the compute on pad tokens; here batches are formed from examples of similar
+length and padded only to their own longest member. Labels are padded with -100 so the
+loss ignores them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+from lorasum.io import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Enough of a tokenizer's identity to key a cache on."""
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    h = hashlib.sha256()
+    h.update(type(tokenizer).__name__.encode())
+    h.update(str(getattr(tokenizer, "name_or_path", "")).encode())
+    h.update(str(len(vocab)).encode())
+    for tok in sorted(vocab)[:2000]:
+        h.update(tok.encode("utf-8", "surrogatepass"))
+        h.update(str(vocab[tok]).encode())
+    return h.hexdigest()[:16]
+
+
+def encode_seq2seq(examples: Sequence[dict], tokenizer, max_source_length: int,
+                   max_target_length: int) -> list[dict]:
+    """Token ids for an encoder-decoder model: the article as input, the summary as labels."""
+    sources = tokenizer([ex["text"] for ex in examples], max_length=max_source_length, truncation=True)
+    targets = tokenizer(text_target=[ex["summary"] for ex in examples], max_length=max_target_length,
+                        truncation=True)
+    return [
+        {"id": ex["id"], "lang": ex["lang"], "input_ids": src, "labels": tgt}
+        for ex, src, tgt in zip(examples, sources["input_ids"], targets["input_ids"])
+    ]
+
+
+def encode_cached(examples: Sequence[dict], tokenizer, encode_fn, cache_dir: str | Path | None,
+                  **settings) -> list[dict]:
+    """``encode_fn(examples, tokenizer, **settings)``, cached on disk by content hash."""
+    if cache_dir is None:
+        return encode_fn(examples, tokenizer, **settings)
+    h = hashlib.sha256()
+    h.update(tokenizer_fingerprint(tokenizer).encode())
+    h.update(encode_fn.__name__.encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for ex in examples:
+        h.update(json.dumps([ex["id"], ex["lang"], ex["text"], ex["summary"]], ensure_ascii=False).encode())
+    path = Path(cache_dir) / f"tokens-{h.hexdigest()[:24]}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache entry is recomputed, never trusted
+            log.warning("ignoring unreadable token cache %s", path)
+    features = encode_fn(examples, tokenizer, **settings)
+    import io
+
+    buf = io.BytesIO()
+    torch.save(features, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return features
+
+
+def feature_length(f: dict) -> int:
+    return len(f["input_ids"]) + len(f["labels"])
+
+
+class LengthGroupedBatches(torch.utils.data.Sampler[list[int]]):
+    """Batches of indices with similar lengths, in a seeded random order that changes per epoch.
+
+    Indices are shuffled, cut into mega-batches of ``batch_size * group`` examples, sorted by
+    length inside each mega-batch and cut into batches; the batch order is shuffled again so
+    long and short batches alternate. ``set_epoch`` changes the order deterministically.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, *, group: int = 50,
+                 shuffle: bool = True, group_by_length: bool = True):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group = group
+        self.shuffle = shuffle
+        self.group_by_length = group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(f"lorasum:batches:{self.seed}:{self.epoch}")
+        idx = list(range(len(self.lengths)))
+        if self.shuffle:
+            rng.shuffle(idx)
+        if self.group_by_length:
+            mega = self.batch_size * self.group
+            idx = [i for s in range(0, len(idx), mega)
+                   for i in sorted(idx[s:s + mega], key=lambda j: -self.lengths[j])]
+        batches = [idx[s:s + self.batch_size] for s in range(0, len(idx), self.batch_size)]
+        if self.shuffle and self.group_by_length:
+            rng.shuffle(batches)
+        return iter(batches)
+
+
+class Collator:
+    """Pads a list of features to the longest member; labels with -100."""
+
+    def __init__(self, pad_token_id: int, *, padding_side: str = "right", pad_to_multiple_of: int | None = None):
+        self.pad_token_id = pad_token_id
+        self.padding_side = padding_side
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def _pad(self, seqs: list[list[int]], value: int) -> torch.Tensor:
+        n = max(len(s) for s in seqs)
+        if self.pad_to_multiple_of:
+            n = math.ceil(n / self.pad_to_multiple_of) * self.pad_to_multiple_of
+        out = torch.full((len(seqs), n), value, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            if self.padding_side == "right":
+                out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            else:
+                out[i, n - len(s):] = torch.tensor(s, dtype=torch.long)
+        return out
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        input_ids = self._pad([f["input_ids"] for f in features], self.pad_token_id)
+        batch = {"input_ids": input_ids, "attention_mask": (self._pad([[1] * len(f["input_ids"]) for f in features], 0))}
+        if "labels" in features[0]:
+            batch["labels"] = self._pad([f["labels"] for f in features], IGNORE_INDEX)
+        return batch
+
+
+def labels_for_decoding(labels: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+    """Replace -100 by the pad id so label ids can be decoded to text."""
+    return torch.where(labels == IGNORE_INDEX, torch.full_like(labels, pad_token_id), labels)

@@ -1,0 +1,123 @@
+"""Evaluate a trained model or adapter on a test split, and summarize new articles.
+
+``evaluate_examples`` is shared by training runs and ``lorasum evaluate``: it generates
+summaries (sorted by length, batched), writes ``predictions.jsonl`` and scores it with
+lorasum's multilingual ROUGE.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from lorasum.config import DataConfig, GenerationConfig, RunConfig, parse_run_config
+from lorasum.errors import LorasumError
+from lorasum.generate import generate_summaries
+from lorasum.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: GenerationConfig, out_dir: Path, *,
+                      prompt_template: str | None = None, accelerator=None, progress: bool = True,
+                      resamples: int = 1000, seed: int = 0) -> tuple[dict, dict]:
+    """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, scorer info)."""
+    from lorasum.metrics import corpus_scores, score_items, scorer_info
+
+    preds = generate_summaries(model, tokenizer, [r["text"] for r in rows], gen, langs=[r["lang"] for r in rows],
+                               is_decoder_only=fam == "decoder", prompt_template=prompt_template,
+                               accelerator=accelerator, progress=progress)
+    langs = [r["lang"] for r in rows]
+    items = score_items(preds, [r["summary"] for r in rows], langs)
+    is_main = accelerator is None or accelerator.is_main_process
+    if is_main:
+        write_jsonl(Path(out_dir) / "predictions.jsonl", (
+            {"id": r["id"], "lang": r["lang"], "reference": r["summary"], "prediction": p,
+             "rougeL": round(it["rougeL"]["f"] * 100, 4)}
+            for r, p, it in zip(rows, preds, items)
+        ))
+    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info()
+
+
+def load_for_inference(model: str, adapter: str | None = None, *, precision: str = "fp32"):
+    """(model, tokenizer, family) from a run folder, a model folder or hub id, plus an optional adapter.
+
+    A run folder resolves to its ``model/`` (full) or its base model + ``adapter/`` (LoRA).
+    """
+    from lorasum.models.load import load_base, load_tokenizer
+    from lorasum.models.lora import load_adapter
+
+    path = Path(model)
+    if (path / "config.yaml").exists() and adapter is None:
+        cfg = parse_run_config(_read_yaml(path / "config.yaml"), str(path / "config.yaml"))
+        if (path / "adapter").exists():
+            return load_for_inference(cfg.model.name, str(path / "adapter"), precision=precision)
+        if (path / "model").exists():
+            return load_for_inference(str(path / "model"), None, precision=precision)
+        raise LorasumError(f"{path}: the run has no adapter/ or model/ folder yet (did its training finish?)")
+    if adapter is not None and not Path(adapter).exists():
+        raise LorasumError(f"adapter folder not found: {adapter}")
+    base, tok, fam = load_base(model, precision=precision)
+    if adapter is not None:
+        base = load_adapter(base, adapter)
+        if (Path(adapter) / "tokenizer_config.json").exists():
+            tok = load_tokenizer(adapter)
+    base.eval()
+    if precision == "bf16":
+        base = base.to(torch.bfloat16)
+    return base, tok, fam
+
+
+def _read_yaml(path: Path) -> dict:
+    from lorasum.config import read_yaml
+
+    return read_yaml(path)
+
+
+def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,
+             generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000) -> dict:
+    """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``."""
+    from lorasum.data.sampling import sample_per_lang
+    from lorasum.data.sources import load_examples
+
+    out_dir = Path(out_dir)
+    gen = generation or _run_generation(model) or GenerationConfig()
+    m, tok, fam = load_for_inference(model, adapter)
+    test = sample_per_lang(load_examples(data, "test", data.eval_languages), data.test_examples, data.sample_seed,
+                           split="test", strict=False)
+    rows = [ex for r in test.values() for ex in r]
+    prompt = _run_prompt(model)
+    rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
+                                      resamples=resamples)
+    metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
+               "rouge": rouge, "scorer": scorer, "generation": gen.model_dump()}
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _run_config(model: str) -> RunConfig | None:
+    p = Path(model) / "config.yaml"
+    return parse_run_config(_read_yaml(p), str(p)) if p.exists() else None
+
+
+def _run_generation(model: str) -> GenerationConfig | None:
+    cfg = _run_config(model)
+    return cfg.generation if cfg else None
+
+
+def _run_prompt(model: str) -> str | None:
+    cfg = _run_config(model)
+    return cfg.model.prompt_template if cfg else RunConfig().model.prompt_template
+
+
+def summarize(model: str, texts: list[str], lang: str, *, adapter: str | None = None,
+              generation: GenerationConfig | None = None, progress: bool = False) -> list[str]:
+    """Summaries of ``texts`` (all in ``lang``) with a model or run folder and optional adapter."""
+    from lorasum.languages import normalize_lang
+
+    lang = normalize_lang(lang, "--lang")
+    m, tok, fam = load_for_inference(model, adapter)
+    gen = generation or _run_generation(model) or GenerationConfig()
+    return generate_summaries(m, tok, texts, gen, langs=[lang] * len(texts), is_decoder_only=fam == "decoder",
+                              prompt_template=_run_prompt(model), progress=progress)

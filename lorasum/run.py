@@ -1,0 +1,215 @@
+"""One run end to end: data -> model (+ LoRA) -> train -> save -> generate -> score -> files.
+
+:func:`train_and_evaluate` is what ``lorasum train`` and every study cell call. A run
+folder is complete when ``metrics.json`` exists (it is written last, atomically); calling
+again on a complete folder returns its metrics, and on an interrupted one resumes.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelerate import Accelerator
+
+from lorasum.config import RunConfig
+from lorasum.data.features import encode_cached, encode_seq2seq
+from lorasum.data.sampling import mix_languages, sample_per_lang
+from lorasum.data.sources import load_examples
+from lorasum.errors import LorasumError
+from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
+from lorasum.models.load import load_base
+from lorasum.models.lora import apply_lora, count_parameters, load_adapter
+from lorasum.train import Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    train: dict[str, list[dict]]
+    validation: dict[str, list[dict]]
+    test: dict[str, list[dict]]
+
+
+def prepare_data(cfg: RunConfig) -> RunData:
+    """Seeded per-language samples of each split, as the config asks."""
+    d = cfg.data
+    train = sample_per_lang(load_examples(d, "train", d.languages), d.train_examples, d.sample_seed)
+    val_all = load_examples(d, "validation", d.languages)
+    validation = sample_per_lang(val_all, d.validation_examples, d.sample_seed, split="validation", strict=False)
+    test_all = load_examples(d, "test", d.eval_languages)
+    test = sample_per_lang(test_all, d.test_examples, d.sample_seed, split="test", strict=False)
+    return RunData(train, validation, test)
+
+
+def _artifact_in(path: Path) -> tuple[str, Path]:
+    """('adapter'|'model', folder) for a run folder or an artifact folder."""
+    path = Path(path)
+    if (path / "adapter_config.json").exists():
+        return "adapter", path
+    if (path / "adapter" / "adapter_config.json").exists():
+        return "adapter", path / "adapter"
+    if (path / "model" / "config.json").exists():
+        return "model", path / "model"
+    if (path / "config.json").exists():
+        return "model", path
+    raise LorasumError(f"init_from: {path} holds no adapter (adapter_config.json) or model (config.json)")
+
+
+def build_model(cfg: RunConfig):
+    """(model, tokenizer, family) ready to train: the base with a fresh or continued adapter, or full."""
+    precision = cfg.training.precision
+    if cfg.init_from and cfg.method.name == "full":
+        kind, path = _artifact_in(Path(cfg.init_from))
+        if kind != "model":
+            raise LorasumError(f"init_from: {cfg.init_from} holds a LoRA adapter; full fine-tuning needs a model")
+        model, tok, fam = load_base(str(path), precision=precision)
+        return model, tok, fam
+    model, tok, fam = load_base(cfg.model.name, revision=cfg.model.revision, precision=precision)
+    if cfg.method.name == "full":
+        return model, tok, fam
+    if cfg.init_from:
+        kind, path = _artifact_in(Path(cfg.init_from))
+        if kind != "adapter":
+            raise LorasumError(f"init_from: {cfg.init_from} holds a full model; LoRA continues an adapter")
+        return load_adapter(model, str(path), trainable=True), tok, fam
+    return apply_lora(model, fam, cfg.method), tok, fam
+
+
+def encode(examples: list[dict], tokenizer, fam: str, cfg: RunConfig, cache_dir: Path | None) -> list[dict]:
+    if fam == "decoder":
+        from lorasum.data.causal import encode_causal
+
+        return encode_cached(examples, tokenizer, encode_causal, cache_dir,
+                             max_source_length=cfg.training.max_source_length,
+                             max_target_length=cfg.training.max_target_length,
+                             prompt_template=cfg.model.prompt_template)
+    return encode_cached(examples, tokenizer, encode_seq2seq, cache_dir,
+                         max_source_length=cfg.training.max_source_length,
+                         max_target_length=cfg.training.max_target_length)
+
+
+def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        import yaml
+
+        old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        if old != cfg.to_dict():
+            raise LorasumError(f"{run_dir} holds a run with a different config ({saved}); "
+                               "use a new output folder or delete the old one")
+
+
+def save_artifact(model, tokenizer, is_lora: bool, run_dir: Path) -> Path:
+    """Write the adapter (LoRA) or the whole model (full) atomically; returns its folder."""
+    name = "adapter" if is_lora else "model"
+    tmp = run_dir / f".{name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    return atomic_replace_dir(tmp, run_dir / name)
+
+
+def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
+                       cache_dir: str | Path | None = None, accelerator: Accelerator | None = None) -> dict:
+    """Train, save, generate for the test split, score; returns (and writes) ``metrics.json``."""
+    run_dir = Path(run_dir)
+    if (run_dir / "metrics.json").exists():
+        _check_run_dir(config, run_dir)
+        return read_json(run_dir / "metrics.json")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_run_dir(config, run_dir)
+    acc = accelerator or Accelerator(mixed_precision="bf16" if config.training.precision == "bf16" else "no")
+    if acc.is_main_process:
+        write_yaml(run_dir / "config.yaml", config.to_dict())
+    cache = Path(cache_dir) if cache_dir else run_dir / "cache"
+
+    from transformers import set_seed
+
+    set_seed(config.training.seed)
+    data = prepare_data(config)
+    model, tokenizer, fam = build_model(config)
+    is_lora = config.method.name == "lora"
+    trainable, total = count_parameters(model)
+    train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
+    val_rows = [ex for rows in data.validation.values() for ex in rows]
+    train_features = encode(train_rows, tokenizer, fam, config, cache)
+    val_features = encode(val_rows, tokenizer, fam, config, cache)
+
+    artifact_dir = run_dir / ("adapter" if is_lora else "model")
+    train_info_path = run_dir / "train_result.json"
+    if train_info_path.exists() and artifact_dir.exists():
+        train_info = read_json(train_info_path)  # trained before an interruption during evaluation
+        model = _reload_trained(config, fam, artifact_dir)
+    else:
+        trainer = Trainer(model, train_features, val_features, config.training, run_dir,
+                          pad_token_id=tokenizer.pad_token_id, is_decoder_only=fam == "decoder",
+                          accelerator=acc, progress=progress)
+        result = trainer.train()
+        model = acc.unwrap_model(trainer.model)
+        train_info = result.to_dict()
+        if acc.is_main_process:
+            save_artifact(model, tokenizer, is_lora, run_dir)
+            write_json(train_info_path, train_info)
+        acc.wait_for_everyone()
+
+    from lorasum.evaluate import evaluate_examples
+
+    test_rows = [ex for rows in data.test.values() for ex in rows]
+    t0 = time.perf_counter()
+    rouge, scorer = evaluate_examples(model, tokenizer, fam, test_rows, config.generation, run_dir,
+                                      prompt_template=config.model.prompt_template, accelerator=acc,
+                                      progress=progress)
+    eval_seconds = time.perf_counter() - t0
+    metrics = {
+        "run": {
+            "method": config.method.name,
+            "model": config.model.name,
+            "family": fam,
+            "train_languages": config.data.languages,
+            "test_languages": config.data.eval_languages,
+            "train_examples": {lang: len(rows) for lang, rows in data.train.items()},
+            "test_examples": {lang: len(rows) for lang, rows in data.test.items()},
+            "lora": config.method.model_dump() if is_lora else None,
+            "init_from": config.init_from,
+        },
+        "rouge": rouge,
+        "efficiency": {
+            "trainable_params": trainable,
+            "total_params": total,
+            "trainable_share": trainable / total,
+            "artifact_bytes": dir_size_bytes(artifact_dir),
+            "artifact_mb": round(dir_size_bytes(artifact_dir) / 2**20, 3),
+            "train_seconds": train_info["train_seconds"],
+            "train_tokens_per_second": train_info["tokens_per_second"],
+            "peak_memory_mb": train_info["peak_memory_mb"],
+            "train_steps": train_info["steps"],
+            "eval_seconds": eval_seconds,
+        },
+        "losses": {
+            "final_train_loss": train_info["final_train_loss"],
+            "final_validation_loss": train_info["final_validation_loss"],
+            "best_validation_loss": train_info["best_validation_loss"],
+            "stopped_early": train_info["stopped_early"],
+        },
+        "scorer": scorer,
+    }
+    if acc.is_main_process:
+        from lorasum.card import write_model_card
+
+        write_model_card(run_dir, config, metrics)
+        write_json(run_dir / "metrics.json", metrics)
+    acc.wait_for_everyone()
+    return metrics
+
+
+def _reload_trained(config: RunConfig, fam: str, artifact_dir: Path):
+    if config.method.name == "lora":
+        base, _, _ = load_base(config.model.name, revision=config.model.revision)
+        return load_adapter(base, str(artifact_dir))
+    model, _, _ = load_base(str(artifact_dir))
+    return model

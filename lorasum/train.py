@@ -1,0 +1,335 @@
+"""The training loop: one plain loop over length-grouped batches, run through ``accelerate``.
+
+It works the same for full fine-tuning and LoRA (only parameters with ``requires_grad``
+are optimised and checkpointed) and under ``accelerate launch`` / ``torchrun``. A
+checkpoint holds the trainable weights, optimizer, scheduler, RNG states and a small JSON
+state; it is written to a temporary folder and renamed, so an interrupted run (kill -9
+included) resumes from the last complete checkpoint and replays the same batches.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, skip_first_batches
+from transformers import get_scheduler
+from transformers.optimization import Adafactor
+
+from lorasum.config import TrainingConfig
+from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
+from lorasum.io import write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs_done: float
+    train_seconds: float
+    train_tokens: int
+    tokens_per_second: float
+    final_train_loss: float | None
+    final_validation_loss: float | None
+    best_validation_loss: float | None
+    peak_memory_mb: float
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float, *, shift: bool) -> torch.Tensor:
+    """Mean cross-entropy over label tokens (-100 ignored), with label smoothing."""
+    if shift:  # causal LMs predict token t+1 at position t
+        logits, labels = logits[:, :-1, :], labels[:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+        ignore_index=IGNORE_INDEX, label_smoothing=smoothing,
+    )
+
+
+def model_inputs(model: torch.nn.Module, batch: dict, is_decoder_only: bool) -> dict:
+    """Forward arguments; the seq2seq decoder input is the labels shifted right."""
+    if is_decoder_only:
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    return {
+        "input_ids": batch["input_ids"],
+        "attention_mask": batch["attention_mask"],
+        "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(labels=batch["labels"]),
+    }
+
+
+def build_optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adafactor":
+        # XL-Sum's setting: a fixed learning rate, no relative step or parameter scaling
+        return Adafactor(params, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False,
+                         weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _load_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, t in state.items():
+            params[n].copy_(t.to(params[n].device, params[n].dtype))
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    if not ckpt_root.is_dir():
+        return None
+    done = [p for p in ckpt_root.glob("step-*") if (p / "state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+class Trainer:
+    """Trains ``model`` on ``train_features``; see the module docstring for resume semantics."""
+
+    def __init__(self, model, train_features: list[dict], val_features: list[dict], cfg: TrainingConfig,
+                 out_dir: Path, *, pad_token_id: int, is_decoder_only: bool = False,
+                 accelerator: Accelerator | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.ckpt_root = self.out_dir / "checkpoints"
+        self.is_decoder_only = is_decoder_only
+        self.progress = progress
+        self.acc = accelerator or Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
+        collator = Collator(pad_token_id, padding_side="left" if is_decoder_only else "right")
+        self.sampler = LengthGroupedBatches([feature_length(f) for f in train_features], cfg.batch_size,
+                                            cfg.seed, group_by_length=cfg.group_by_length)
+        loader = torch.utils.data.DataLoader(train_features, batch_sampler=self.sampler, collate_fn=collator)
+        val_sampler = LengthGroupedBatches([feature_length(f) for f in val_features], cfg.batch_size, cfg.seed,
+                                           shuffle=False)
+        val_loader = (torch.utils.data.DataLoader(val_features, batch_sampler=val_sampler, collate_fn=collator)
+                      if val_features else None)
+        if cfg.torch_compile:
+            model = torch.compile(model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = build_optimizer(params, cfg)
+        self.model, self.optimizer, self.loader = self.acc.prepare(model, optimizer, loader)
+        self.val_loader = self.acc.prepare(val_loader) if val_loader is not None else None
+        self.batches_per_epoch = len(self.loader)
+        per_epoch_steps = self.batches_per_epoch / cfg.grad_accum
+        self.total_steps = cfg.max_steps or max(1, math.ceil(per_epoch_steps * cfg.epochs))
+        self.scheduler = get_scheduler(cfg.schedule, self.optimizer,
+                                       num_warmup_steps=int(cfg.warmup_ratio * self.total_steps),
+                                       num_training_steps=self.total_steps)
+        self.eval_every = cfg.eval_every or max(1, math.ceil(per_epoch_steps))
+        self.checkpoint_every = cfg.checkpoint_every
+        self.log_every = max(1, min(50, self.total_steps // 20))
+        self.state = {"step": 0, "train_seconds": 0.0, "train_tokens": 0, "best_validation_loss": None,
+                      "evals_without_improvement": 0, "stopped_early": False, "history": [],
+                      "last_train_loss": None, "last_validation_loss": None}
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            step = self.state["step"]
+            final = self.ckpt_root / f"step-{step:07d}"
+            tmp = self.ckpt_root / f".tmp-step-{step:07d}"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+            unwrapped = self.acc.unwrap_model(self.model)
+            torch.save(_trainable_state(unwrapped), tmp / "trainable.pt")
+            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+            rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+            if torch.cuda.is_available():
+                rng["cuda"] = torch.cuda.get_rng_state_all()
+            torch.save(rng, tmp / "rng.pt")
+            write_json(tmp / "state.json", self.state)  # last file: marks the checkpoint complete
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+            kept = sorted((p for p in self.ckpt_root.glob("step-*")), key=lambda p: int(p.name.split("-")[1]))
+            for old in kept[: -self.cfg.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+
+    def load_checkpoint(self, path: Path) -> None:
+        unwrapped = self.acc.unwrap_model(self.model)
+        _load_trainable_state(unwrapped, torch.load(path / "trainable.pt", weights_only=True))
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+        rng = torch.load(path / "rng.pt", weights_only=False)
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.state = json.loads((path / "state.json").read_text())
+        log.info("resumed from %s (step %d)", path, self.state["step"])
+
+    # -- evaluation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validation_loss(self) -> float | None:
+        if self.val_loader is None:
+            return None
+        self.model.eval()
+        unwrapped = self.acc.unwrap_model(self.model)
+        total = torch.zeros((), device=self.acc.device)
+        count = torch.zeros((), device=self.acc.device)
+        for batch in self.val_loader:
+            with self.acc.autocast():
+                logits = self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
+            labels = batch["labels"][:, 1:] if self.is_decoder_only else batch["labels"]
+            lg = logits[:, :-1] if self.is_decoder_only else logits
+            n = (labels != IGNORE_INDEX).sum()
+            total += token_loss(lg, labels, 0.0, shift=False) * n
+            count += n
+        self.model.train()
+        total, count = self.acc.reduce(total, "sum"), self.acc.reduce(count, "sum")
+        return (total / count.clamp(min=1)).item()
+
+    def _after_eval(self, val_loss: float | None) -> bool:
+        """Record a validation loss; returns True when early stopping says stop."""
+        if val_loss is None:
+            return False
+        self.state["last_validation_loss"] = val_loss
+        best = self.state["best_validation_loss"]
+        if best is None or val_loss < best:
+            self.state["best_validation_loss"] = val_loss
+            self.state["evals_without_improvement"] = 0
+            if self.cfg.early_stopping_patience and self.acc.is_main_process:
+                self.ckpt_root.mkdir(parents=True, exist_ok=True)
+                tmp = self.ckpt_root / ".best.pt.tmp"
+                torch.save(_trainable_state(self.acc.unwrap_model(self.model)), tmp)
+                tmp.replace(self.ckpt_root / "best.pt")
+        else:
+            self.state["evals_without_improvement"] += 1
+        patience = self.cfg.early_stopping_patience
+        return bool(patience and self.state["evals_without_improvement"] >= patience)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def train(self) -> TrainResult:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from torch.utils.tensorboard import SummaryWriter
+
+        ckpt = latest_checkpoint(self.ckpt_root)
+        if ckpt is not None:
+            self.load_checkpoint(ckpt)
+        writer = SummaryWriter(str(self.out_dir / "logs")) if self.acc.is_main_process else None
+        unwrapped = self.acc.unwrap_model(self.model)
+        self.model.train()
+        accum = self.cfg.grad_accum
+        running_loss = torch.zeros((), device=self.acc.device)
+        running_tokens = torch.zeros((), device=self.acc.device, dtype=torch.long)
+        losses_since_log = 0
+        show = self.progress and self.acc.is_main_process
+        bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                       TimeRemainingColumn(), disable=not show, transient=False)
+        task = bar.add_task("train", total=self.total_steps, completed=self.state["step"], info="")
+        tick = time.perf_counter()
+        stop = self.state["stopped_early"] or self.state["step"] >= self.total_steps
+        pending = 0  # micro-batches accumulated towards the next optimizer step (may span epochs)
+        with bar:
+            while not stop:
+                micro = self.state["step"] * accum + pending
+                epoch, offset = divmod(micro, self.batches_per_epoch)
+                self.sampler.set_epoch(epoch)
+                loader = skip_first_batches(self.loader, offset) if offset else self.loader
+                for batch in loader:
+                    pending += 1
+                    sync = pending == accum
+                    ctx = self.acc.no_sync(self.model) if not sync and self.acc.num_processes > 1 else _null()
+                    with ctx:
+                        with self.acc.autocast():
+                            logits = self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
+                            loss = token_loss(logits, batch["labels"], self.cfg.label_smoothing,
+                                              shift=self.is_decoder_only)
+                        self.acc.backward(loss / accum)
+                    running_loss += loss.detach()
+                    losses_since_log += 1
+                    running_tokens += batch["attention_mask"].sum() + (batch["labels"] != IGNORE_INDEX).sum()
+                    if not sync:
+                        continue
+                    pending = 0
+                    if self.cfg.max_grad_norm:
+                        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.state["step"] += 1
+                    step = self.state["step"]
+                    bar.update(task, completed=step)
+                    if step % self.log_every == 0 or step == self.total_steps:
+                        mean_loss = self.acc.reduce(running_loss, "mean").item() / max(1, losses_since_log)
+                        tokens = int(self.acc.reduce(running_tokens, "sum").item())
+                        now = time.perf_counter()
+                        self.state["train_seconds"] += now - tick
+                        tick = now
+                        self.state["train_tokens"] += tokens
+                        self.state["last_train_loss"] = mean_loss
+                        tps = self.state["train_tokens"] / max(self.state["train_seconds"], 1e-9)
+                        bar.update(task, info=f"loss {mean_loss:.3f}  {tps:,.0f} tok/s")
+                        self.state["history"].append({"step": step, "train_loss": mean_loss,
+                                                      "lr": self.scheduler.get_last_lr()[0]})
+                        if writer:
+                            writer.add_scalar("train/loss", mean_loss, step)
+                            writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
+                            writer.add_scalar("train/tokens_per_second", tps, step)
+                        running_loss.zero_()
+                        running_tokens.zero_()
+                        losses_since_log = 0
+                    if step % self.eval_every == 0 or step == self.total_steps:
+                        self.state["train_seconds"] += time.perf_counter() - tick
+                        val = self.validation_loss()
+                        if val is not None:
+                            self.state["history"].append({"step": step, "validation_loss": val})
+                            if writer:
+                                writer.add_scalar("validation/loss", val, step)
+                        if self._after_eval(val):
+                            self.state["stopped_early"] = True
+                        tick = time.perf_counter()
+                    done = step >= self.total_steps or self.state["stopped_early"]
+                    if step % self.checkpoint_every == 0 or done:
+                        self.state["train_seconds"] += time.perf_counter() - tick
+                        self.save_checkpoint()
+                        tick = time.perf_counter()
+                    if done:
+                        stop = True
+                        break
+        if writer:
+            writer.close()
+        best = self.ckpt_root / "best.pt"
+        if self.cfg.early_stopping_patience and best.exists():
+            _load_trainable_state(unwrapped, torch.load(best, weights_only=True))
+        s = self.state
+        return TrainResult(
+            steps=s["step"], epochs_done=s["step"] * accum / self.batches_per_epoch,
+            train_seconds=s["train_seconds"], train_tokens=s["train_tokens"],
+            tokens_per_second=s["train_tokens"] / max(s["train_seconds"], 1e-9),
+            final_train_loss=s["last_train_loss"], final_validation_loss=s["last_validation_loss"],
+            best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(),
+            stopped_early=s["stopped_early"], history=s["history"],
+        )
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,201 @@
+"""Core ROUGE behaviour that needs neither the reference scorer nor real data."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lorasum.errors import LorasumError
+from lorasum.metrics import score_items, scorer_info
+from lorasum.metrics.rouge import lcs_length, text_tokens
+from lorasum.metrics.stemmers import RafiStemmer, bengali_rules, hindi_stem
+from lorasum.metrics.tokenize import burmese_syllables, sanitize
+
+from .conftest import REPO
+
+SCRIPTS = {
+    "en": "The committee approved the new budget for public hospitals on Tuesday.",
+    "ru": "Комитет одобрил новый бюджет для государственных больниц во вторник.",
+    "uk": "Комітет схвалив новий бюджет для державних лікарень у вівторок.",
+    "ar": "وافقت اللجنة على الميزانية الجديدة للمستشفيات العامة يوم الثلاثاء.",
+    "fa": "کمیته بودجه جدید بیمارستان‌های دولتی را روز سه‌شنبه تصویب کرد.",
+    "hi": "समिति ने मंगलवार को सरकारी अस्पतालों के लिए नए बजट को मंजूरी दी।",
+    "bn": "কমিটি মঙ্গলবার সরকারি হাসপাতালের জন্য নতুন বাজেট অনুমোদন করেছে।",
+    "zh-CN": "委员会周二批准了公立医院的新预算。",
+    "zh-TW": "委員會週二批准了公立醫院的新預算。",
+    "ja": "委員会は火曜日に公立病院の新しい予算を承認した。",
+    "ko": "위원회는 화요일 공립 병원의 새 예산을 승인했다.",
+    "th": "คณะกรรมการอนุมัติงบประมาณใหม่สำหรับโรงพยาบาลรัฐเมื่อวันอังคาร",
+    "my": "ကော်မတီက အင်္ဂါနေ့တွင် ပြည်သူ့ဆေးရုံများအတွက် ဘတ်ဂျက်အသစ်ကို အတည်ပြုခဲ့သည်။",
+    "am": "ኮሚቴው ማክሰኞ ለመንግስት ሆስፒታሎች አዲሱን በጀት አጽድቋል።",
+    "ta": "குழு செவ்வாய்க்கிழமை அரசு மருத்துவமனைகளுக்கான புதிய பட்జெட்டுக்கு ஒப்புதல் அளித்தது.",
+    "tr": "Komite salı günü devlet hastaneleri için yeni bütçeyi onayladı.",
+    "es": "El comité aprobó el nuevo presupuesto para los hospitales públicos el martes.",
+    "sr-Latn": "Komitet je u utorak odobrio novi budžet za državne bolnice.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SCRIPTS))
+def test_identical_prediction_scores_100_in_every_script(lang):
+    text = SCRIPTS[lang]
+    item = score_items([text], [text], lang)[0]
+    for metric in ("rouge1", "rouge2", "rougeL"):
+        assert item[metric] == {"p": 1.0, "r": 1.0, "f": 1.0}, (lang, metric)
+    assert len(text_tokens(text, None if lang is None else _name(lang))) >= 3
+
+
+def _name(lang):
+    from lorasum.metrics.rouge import reference_name
+
+    return reference_name(lang)
+
+
+def test_disjoint_texts_score_zero_across_scripts():
+    langs = sorted(SCRIPTS)
+    preds = [SCRIPTS[lang] for lang in langs]
+    refs = ["qwerty zxcvb 12345"] * len(langs)
+    for lang, item in zip(langs, score_items(preds, refs, langs)):
+        for metric in ("rouge1", "rouge2", "rougeL"):
+            assert item[metric]["f"] == 0.0, (lang, metric)
+
+
+def test_hand_computed_english_scores():
+    item = score_items(["the cat sat on a mat"], ["the cat was sitting on the mat"], "en")[0]
+    # tokens: pred [the cat sat on a mat], ref [the cat was sit on the mat] (stemmed)
+    assert item["rouge1"]["p"] == pytest.approx(4 / 6)
+    assert item["rouge1"]["r"] == pytest.approx(4 / 7)
+    assert item["rouge2"]["p"] == pytest.approx(1 / 5)  # "the cat"
+    assert item["rougeL"]["r"] == pytest.approx(4 / 7)  # the cat on mat
+
+
+def test_empty_and_punctuation_only_sides_score_zero():
+    items = score_items(["", "!!! ...", "word"], ["word", "word", "?!"], "en")
+    for item in items:
+        for metric in ("rouge1", "rouge2", "rougeL"):
+            assert item[metric] == {"p": 0.0, "r": 0.0, "f": 0.0}
+
+
+def test_one_token_texts_have_no_bigrams():
+    item = score_items(["hello"], ["hello"], "en")[0]
+    assert item["rouge1"]["f"] == 1.0 and item["rougeL"]["f"] == 1.0
+    assert item["rouge2"] == {"p": 0.0, "r": 0.0, "f": 0.0}
+
+
+def test_text_pipeline_details():
+    assert sanitize("a\u200db c\u200cd") == "ab cd"  # ZWJ/ZWNJ deleted, joining letters
+    assert sanitize("x\u00a0y\tz\u3000w") == "x y z w"  # Zs and tabs are spaces
+    assert sanitize("«quoted»—dash, and $5^2") == "quoted dash and 5 2"
+    assert sanitize("\u2028") == ""  # str.split whitespace, as in the reference
+    assert text_tokens("COVID19 cases", "english") == ("covid", "19", "case")
+    assert text_tokens("İstanbul", "turkish") != text_tokens("istanbul", "turkish")  # lower() gives i + U+0307
+    assert text_tokens("北京abc大学", "english") == ("北", "京", "abc", "大", "学")
+    # jieba keeps spaces as tokens; they count
+    assert " " in text_tokens("我们 今天", "chinese")
+    # NFC and NFD differ (no normalisation)
+    assert text_tokens("café", "french") != text_tokens("cafe\u0301", "french")
+
+
+def test_stemmers():
+    assert hindi_stem("लड़कियों") == "लड़क"
+    assert hindi_stem("का") == "का"
+    rafi = RafiStemmer(bengali_rules())
+    assert rafi.stem("আমাকে") == "আমা"
+    assert rafi.stem("করেছে") == "কর"
+    assert rafi.stem("করব") == "কর"  # replace rule রব -> র
+    assert rafi.stem("ে") == "ে"
+    assert text_tokens("running quickly", "english") == ("run", "quick")
+    assert text_tokens("running quickly", "czech") == ("running", "quickly")  # no stemmer
+    assert text_tokens("runs", None) == ("run",)  # lang=None: Porter
+
+
+def test_burmese_syllables():
+    assert burmese_syllables("မြန်မာ") == ["မြန်", "မာ"]
+    assert burmese_syllables("") == []
+
+
+def test_lcs_matches_dynamic_programming():
+    rng = random.Random(0)
+
+    def dp(a, b):
+        t = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                t[i][j] = t[i - 1][j - 1] + 1 if a[i - 1] == b[j - 1] else max(t[i - 1][j], t[i][j - 1])
+        return t[-1][-1]
+
+    for _ in range(400):
+        a = tuple(rng.choice("abcde ") for _ in range(rng.randint(0, 70)))
+        b = tuple(rng.choice("abcdef") for _ in range(rng.randint(0, 70)))
+        assert lcs_length(a, b) == dp(a, b) == lcs_length(b, a)
+
+
+def test_languages_per_item_and_by_name():
+    one = score_items(["a b c"], ["a b d"], "english")
+    assert score_items(["a b c"], ["a b d"], ["en"]) == one
+
+
+def test_unknown_language_lists_accepted_codes():
+    with pytest.raises(LorasumError, match="accepted codes: .*zh-CN"):
+        score_items(["a"], ["a"], "klingon")
+    with pytest.raises(LorasumError, match="2 languages for 1 items"):
+        score_items(["a"], ["a"], ["en", "en"])
+    with pytest.raises(LorasumError, match="predictions"):
+        score_items(["a", "b"], ["a"], "en")
+    with pytest.raises(LorasumError, match="expected a string"):
+        score_items([None], ["a"], "en")
+
+
+def test_scorer_info_records_settings_and_fallback():
+    info = scorer_info(["en", "zh-CN", "cs", None])
+    assert info["languages"]["en"] == {"reference_lang": "english", "segmenter": "pyonmttok-aggressive",
+                                       "stemmer": "snowball-english"}
+    assert info["languages"]["zh-CN"]["segmenter"] == "jieba"
+    assert info["languages"]["cs"]["stemmer"] is None
+    assert info["languages"]["none"] == {"reference_lang": None, "segmenter": "pyonmttok-aggressive",
+                                         "stemmer": "porter"}
+    assert isinstance(info["stopwords_available"], bool)
+    json.dumps(info)
+
+
+def test_workers_give_identical_results():
+    preds = [SCRIPTS[k] for k in sorted(SCRIPTS)] * 2
+    refs = [SCRIPTS["en"]] * len(preds)
+    langs = sorted(SCRIPTS) * 2
+    assert score_items(preds, refs, langs, workers=2) == score_items(preds, refs, langs)
+
+
+def test_missing_stopwords_corpus_warns_and_is_recorded(tmp_path):
+    """Without NLTK's stopwords, stopwords get stemmed: said loudly and recorded."""
+    code = textwrap.dedent(
+        f"""
+        import json, warnings, nltk
+        nltk.data.path[:] = [{str(tmp_path)!r}]
+        from lorasum.metrics import score_items, scorer_info
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            item = score_items(["being there"], ["being there"], "en")[0]
+        from lorasum.metrics.rouge import text_tokens
+        print(json.dumps({{"warned": any("stopwords" in str(x.message) for x in w),
+                          "info": scorer_info("en"), "tokens": text_tokens("being", "english")}}))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NLTK_DATA": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["warned"]
+    assert res["info"]["stopwords_available"] is False
+    assert res["info"]["languages"]["en"]["stemmer"] == "snowball-english-stemming-stopwords"
+    assert res["tokens"] == ["be"]  # a stopword, stemmed only because the corpus is missing
+
+
+def test_stopwords_left_unstemmed_when_corpus_present():
+    from lorasum.metrics.stemmers import stopwords_available
+
+    if not stopwords_available():
+        pytest.skip("NLTK stopwords corpus not available")
+    assert text_tokens("being", "english") == ("being",)
