@@ -40,3 +40,25 @@ def write_spec(tmp_path):
 @pytest.fixture
 def fake_runner():
     return fake_train_and_evaluate
+
+
+@pytest.fixture(autouse=True)
+def _nltk_data(monkeypatch):
+    shared = Path("/work/shared/data/nltk_data")
+    if shared.is_dir():
+        monkeypatch.setenv("NLTK_DATA", str(shared))
+
+
+@pytest.fixture
+def local_data(tmp_path):
+    """A tiny JSONL corpus so dry-run estimates can count training rows."""
+    import json
+
+    rows = []
+    for lang in ("en", "fr", "ru"):
+        for split, n in (("train", 100), ("validation", 5), ("test", 6)):
+            rows += [{"id": f"{lang}-{split}-{i}", "lang": lang, "split": split, "text": "t", "summary": "s"}
+                     for i in range(n)]
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
