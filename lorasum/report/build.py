@@ -69,6 +69,16 @@ def _paired_summary(t: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _study_name(study_dir: Path) -> str:
+    """The spec's name when the folder keeps its study.yaml, else the folder's name."""
+    import yaml
+
+    try:
+        return str(yaml.safe_load((study_dir / "study.yaml").read_text(encoding="utf-8"))["name"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return study_dir.resolve().name
+
+
 def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, resamples: int = 1000) -> Path:
     """Write the study's report (``report/index.html``, ``summary.md``, ``figures/``); return the HTML path.
 
@@ -143,7 +153,7 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
     n_cells = df["cell_id"].nunique()
     scen = ", ".join(sorted(df["scenario"].unique()))
     langs = ", ".join(sorted(df[df["level"] == "language"]["lang"].unique()))
-    name = study_dir.resolve().name
+    name = _study_name(study_dir)
     sub_md = (f"{n_cells} finished cells; scenarios: {scen}; test languages: {langs}. "
               "Full table: `results.csv` / `results.parquet` in the study folder.")
     sub_html = html.escape(sub_md).replace("`", "")

@@ -325,7 +325,8 @@ def run_study(
 
     run = runner or _default_runner()
     kwargs = _runner_kwargs(run, study_dir, runner_progress)
-    weights = {c.id: float(estimate(c).steps or 1) + 1.0 for c in selected}
+    # a cell costs its steps plus a fixed overhead (loading, generation, scoring), in step units
+    weights = {c.id: float(estimate(c).steps or 1) + 10.0 for c in selected}
     outcome: dict[str, list[str]] = {k: [] for k in ("ran", "skipped", "failed", "waiting", "locked")}
     spent, done_weight = 0.0, 0.0
     remaining = sum(weights[c.id] for c in selected)
