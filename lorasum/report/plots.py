@@ -121,9 +121,9 @@ def transfer(df: pd.DataFrame) -> Figure | None:
             ax.errorbar([-0.25], [r["y"]], yerr=[[r["y"] - r["lo"]], [r["hi"] - r["y"]]], marker="s",
                         mfc="white", capsize=3, color=colors[r["variant"]], linestyle="none",
                         label=f"{r['variant']} multi-source ({r['train_langs']})")
-        src = "+".join(sorted(set(zero[zero["lang"] == lang]["train_langs"]))) or "?"
+        src = "+".join(sorted(set(zero[zero["lang"] == lang]["train_langs"])))
         ax.set_xticks(range(len(ks)), ["0\n(zero-shot)" if k == 0 else str(k) for k in ks])
-        ax.set_title(f"{src} → {lang}")
+        ax.set_title(f"{src} → {lang}" if src else f"→ {lang} (multi-source only)")
         ax.set_xlabel("target-language training examples")
         ax.set_ylabel("ROUGE-L F")
         ax.grid(alpha=0.3)
