@@ -37,7 +37,7 @@ def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: Generat
              "rougeL": round(it["rougeL"]["f"] * 100, 4)}
             for r, p, it in zip(rows, preds, items)
         ))
-    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info()
+    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info(sorted(set(langs)))
 
 
 def load_for_inference(model: str, adapter: str | None = None, *, precision: str = "fp32"):

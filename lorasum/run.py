@@ -20,7 +20,7 @@ from lorasum.data.sampling import mix_languages, sample_per_lang
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
-from lorasum.models.load import load_base
+from lorasum.models.load import check_precision, load_base, load_model_config
 from lorasum.models.lora import apply_lora, count_parameters, load_adapter
 from lorasum.train import Trainer
 
@@ -98,7 +98,8 @@ def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
         import yaml
 
         old = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if old != cfg.to_dict():
+        started = any(run_dir.glob("checkpoints/step-*")) or any((run_dir / n).exists() for n in ("adapter", "model"))
+        if old != cfg.to_dict() and started:
             raise LorasumError(f"{run_dir} holds a run with a different config ({saved}); "
                                "use a new output folder or delete the old one")
 
@@ -131,6 +132,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     from transformers import set_seed
 
     set_seed(config.training.seed)
+    check_precision(load_model_config(config.model.name, config.model.revision), config.training.precision)
     data = prepare_data(config)
     model, tokenizer, fam = build_model(config)
     is_lora = config.method.name == "lora"

@@ -250,7 +250,7 @@ class Trainer:
                 epoch, offset = divmod(micro, self.batches_per_epoch)
                 self.sampler.set_epoch(epoch)
                 loader = skip_first_batches(self.loader, offset) if offset else self.loader
-                for batch in loader:
+                for batch in _rng_neutral(loader):
                     pending += 1
                     sync = pending == accum
                     ctx = self.acc.no_sync(self.model) if not sync and self.acc.num_processes > 1 else _null()
@@ -325,6 +325,25 @@ class Trainer:
             best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(),
             stopped_early=s["stopped_early"], history=s["history"],
         )
+
+
+def _rng_neutral(loader):
+    """Iterate ``loader`` without touching the global torch RNG.
+
+    Creating a DataLoader iterator draws a seed from the global generator; a resumed run
+    creates one at a different moment than an uninterrupted run, which would shift every
+    dropout mask after it. Data loading here needs no global randomness, so it is undone.
+    """
+    it = iter(loader)
+    while True:
+        state = torch.get_rng_state()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        finally:
+            torch.set_rng_state(state)
+        yield batch
 
 
 class _null:

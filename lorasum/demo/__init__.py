@@ -20,7 +20,7 @@ DEMO_LANGS = ["en", "fr", "ru", "ar", "zh-CN"]
 __all__ = ["DATA", "DEMO_LANGS", "build_tiny_model", "demo_config", "run_demo"]
 
 
-def demo_config(model_dir: str | Path, method: str, *, epochs: float = 6, seed: int = 42) -> RunConfig:
+def demo_config(model_dir: str | Path, method: str, *, epochs: float = 3, seed: int = 42) -> RunConfig:
     """The demo's run config for ``method`` (full | lora) on the tiny model in ``model_dir``."""
     lora = method == "lora"
     return parse_run_config({
@@ -29,13 +29,13 @@ def demo_config(model_dir: str | Path, method: str, *, epochs: float = 6, seed: 
         "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.05, "targets": "attention+ffn"}
         if lora else {"name": "full"},
         "training": {"epochs": epochs, "batch_size": 16, "lr": 3e-3 if lora else 1e-3, "warmup_ratio": 0.05,
-                     "label_smoothing": 0.0, "seed": seed, "max_source_length": 384, "max_target_length": 160,
+                     "label_smoothing": 0.0, "seed": seed, "max_source_length": 256, "max_target_length": 128,
                      "checkpoint_every": 50},
-        "generation": {"num_beams": 2, "max_source_length": 384, "max_target_length": 128, "batch_size": 32},
+        "generation": {"num_beams": 2, "max_source_length": 256, "max_target_length": 96, "batch_size": 32},
     }, "demo")
 
 
-def run_demo(out_dir: str | Path = "runs/demo", *, epochs: float = 6, progress: bool = True) -> dict:
+def run_demo(out_dir: str | Path = "runs/demo", *, epochs: float = 3, progress: bool = True) -> dict:
     """Train and evaluate full and LoRA on the embedded sample; print and return both runs' metrics."""
     from rich.console import Console
 

@@ -43,18 +43,25 @@ def reference_name(lang: str | None) -> str | None:
     return _XLSUM_NAME_ALIASES.get(name, name)
 
 
-@lru_cache(maxsize=2**17)
 def text_tokens(text: str, name: str | None) -> tuple[str, ...]:
     """Final scoring tokens: pipeline tokens, stemmed where the language has a stemmer."""
-    toks = _raw_tokens(text, name)
-    stem = stemmers.stemmer(name)
-    if stem is not None:
-        toks = [stem(t) for t in toks]
-    return tuple(t for t in toks if t)
+    return _features(text, name)[0]
+
+
+@lru_cache(maxsize=2**16)
+def _features(text: str, name: str | None) -> tuple[tuple[str, ...], Counter, Counter]:
+    """(tokens, unigram counts, bigram counts) of a text, cached: references recur."""
+    toks = tuple(t for t in stemmers.stem_tokens(_raw_tokens(text, name), name) if t)
+    return toks, Counter(toks), Counter(zip(toks, toks[1:]))
 
 
 def lcs_length(a: tuple[str, ...], b: tuple[str, ...]) -> int:
-    """Length of the longest common subsequence (bit-parallel, exact)."""
+    """Length of the longest common subsequence (bit-parallel, exact).
+
+    Bit i of ``v`` is 1 while a[i] is unmatched; each token of ``b`` that occurs in ``a``
+    updates all rows at once. Tokens of ``b`` absent from ``a`` leave ``v`` unchanged and
+    are skipped. Carries beyond bit m never reach lower bits, so masking happens once.
+    """
     if len(a) < len(b):
         a, b = b, a  # bits over the longer side: fewer big-int steps
     m = len(a)
@@ -63,12 +70,12 @@ def lcs_length(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     masks: dict[str, int] = {}
     for i, tok in enumerate(a):
         masks[tok] = masks.get(tok, 0) | (1 << i)
-    full = (1 << m) - 1
-    v = full
-    for tok in b:
-        u = v & masks.get(tok, 0)
-        v = ((v + u) | (v - u)) & full
-    return m - v.bit_count()
+    v = full = (1 << m) - 1
+    for u in map(masks.get, b):
+        if u:
+            u &= v
+            v = (v + u) | (v - u)
+    return m - (v & full).bit_count()
 
 
 def _fmeasure(p: float, r: float) -> float:
@@ -82,28 +89,44 @@ def _prf(overlap: int, n_pred: int, n_ref: int) -> dict:
 
 
 def _ngram_overlap(ref: Counter, pred: Counter) -> int:
-    if len(pred) < len(ref):
-        ref, pred = pred, ref
-    return sum(min(c, pred[g]) for g, c in ref.items() if g in pred)
+    common = ref.keys() & pred.keys()
+    return sum(map(min, map(ref.__getitem__, common), map(pred.__getitem__, common)))
+
+
+_ZERO = {"p": 0.0, "r": 0.0, "f": 0.0}
+
+
+def _score_features(ref: tuple, pred: tuple) -> dict:
+    ref_toks, ref1, ref2 = ref
+    pred_toks, pred1, pred2 = pred
+    n_ref, n_pred = len(ref_toks), len(pred_toks)
+    overlap1 = _ngram_overlap(ref1, pred1)
+    if not overlap1:  # nothing in common: every overlap and the LCS are 0
+        return {"rouge1": dict(_ZERO), "rouge2": dict(_ZERO), "rougeL": dict(_ZERO)}
+    lcs = lcs_length(ref_toks, pred_toks)
+    p, r = lcs / n_pred, lcs / n_ref
+    return {
+        "rouge1": _prf(overlap1, n_pred, n_ref),
+        "rouge2": _prf(_ngram_overlap(ref2, pred2), n_pred - 1, n_ref - 1),
+        "rougeL": {"p": p, "r": r, "f": _fmeasure(p, r)},
+    }
 
 
 def score_tokens(ref: tuple[str, ...], pred: tuple[str, ...]) -> dict:
-    """ROUGE-1/2/L for already tokenized reference and prediction."""
-    out = {"rouge1": _prf(_ngram_overlap(Counter(ref), Counter(pred)), len(pred), len(ref))}
-    ref2, pred2 = Counter(zip(ref, ref[1:])), Counter(zip(pred, pred[1:]))
-    out["rouge2"] = _prf(_ngram_overlap(ref2, pred2), max(len(pred) - 1, 0), max(len(ref) - 1, 0))
-    if not ref or not pred:
-        out["rougeL"] = {"p": 0.0, "r": 0.0, "f": 0.0}
-    else:
-        lcs = lcs_length(ref, pred)
-        p, r = lcs / len(pred), lcs / len(ref)
-        out["rougeL"] = {"p": p, "r": r, "f": _fmeasure(p, r)}
-    return out
+    """ROUGE-1/2/L for already tokenized (and stemmed) reference and prediction."""
+    ref, pred = tuple(ref), tuple(pred)
+    return _score_features((ref, Counter(ref), Counter(zip(ref, ref[1:]))),
+                           (pred, Counter(pred), Counter(zip(pred, pred[1:]))))
 
 
 def _score_chunk(args: tuple[list[str], list[str], list[str | None]]) -> list[dict]:
     preds, refs, names = args
-    return [score_tokens(text_tokens(r, n), text_tokens(p, n)) for p, r, n in zip(preds, refs, names)]
+    return [_score_features(_features(r, n), _features(p, n)) for p, r, n in zip(preds, refs, names)]
+
+
+def _score_chunk_flat(args: tuple[list[str], list[str], list[str | None]]) -> list[tuple[float, ...]]:
+    """Worker side: plain tuples of 9 floats pickle several times faster than nested dicts."""
+    return [tuple(item[m][k] for m in ROUGE_TYPES for k in ("p", "r", "f")) for item in _score_chunk(args)]
 
 
 def _check_texts(values, what: str) -> list[str]:
@@ -152,11 +175,21 @@ def score_items(
     stemmers.stopwords_available()  # warn once, here, when the corpus is missing
     if workers <= 1 or n < 2 * workers:
         return _score_chunk((predictions, references, names))
+    # Chunks hold one language each where possible, so a worker loads only the
+    # segmenters and stemmers it needs and its caches see related texts.
+    order = sorted(range(n), key=lambda i: (names[i] or "", i))
     size = -(-n // (workers * 4))
-    chunks = [(predictions[i:i + size], references[i:i + size], names[i:i + size]) for i in range(0, n, size)]
+    parts = [order[i:i + size] for i in range(0, n, size)]
+    chunks = [([predictions[i] for i in part], [references[i] for i in part], [names[i] for i in part])
+              for part in parts]
     ctx = multiprocessing.get_context("spawn")
+    out: list[dict] = [{}] * n
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        return [item for chunk in pool.map(_score_chunk, chunks) for item in chunk]
+        for part, scored in zip(parts, pool.map(_score_chunk_flat, chunks)):
+            for i, v in zip(part, scored):
+                out[i] = {"rouge1": {"p": v[0], "r": v[1], "f": v[2]}, "rouge2": {"p": v[3], "r": v[4], "f": v[5]},
+                          "rougeL": {"p": v[6], "r": v[7], "f": v[8]}}
+    return out
 
 
 def _version(dist: str) -> str | None:

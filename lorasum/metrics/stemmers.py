@@ -177,17 +177,19 @@ def stemmer_name(name: str | None) -> str | None:
 
 @lru_cache(maxsize=None)
 def stemmer(name: str | None) -> Callable[[str], str] | None:
-    """A cached token -> stem function for a reference language name (None: Porter).
+    """The cached token -> stem function for a reference language name (None: Porter).
 
-    Returns None for languages without a stemmer. Short tokens pass through unchanged.
+    Returns None for languages without a stemmer. It stems whatever it is given: use
+    :func:`stem_tokens`, which leaves tokens of 3 code points or fewer alone.
     """
     with _lock:
         stem = _build(name)
+    return None if stem is None else lru_cache(maxsize=2**18)(stem)
+
+
+def stem_tokens(tokens: list[str], name: str | None) -> list[str]:
+    """Stem the tokens longer than 3 code points, as the reference does."""
+    stem = stemmer(name)
     if stem is None:
-        return None
-    cached = lru_cache(maxsize=2**18)(stem)
-
-    def apply(token: str) -> str:
-        return cached(token) if len(token) > MIN_STEM_LENGTH else token
-
-    return apply
+        return list(tokens)
+    return [stem(t) if len(t) > MIN_STEM_LENGTH else t for t in tokens]

@@ -29,7 +29,8 @@ def build_tiny_model(out_dir: str | Path, arch: str = "mt5", *, d_model: int = 1
 
         cfg = MT5Config(vocab_size=_VOCAB, d_model=d_model, d_kv=d_model // 4, d_ff=d_model * 2, num_layers=layers,
                         num_decoder_layers=layers, num_heads=4, decoder_start_token_id=0, pad_token_id=0,
-                        eos_token_id=1, tie_word_embeddings=False)
+                        eos_token_id=1, tie_word_embeddings=False,
+                        initializer_factor=0.1)  # the default 1.0 gives logits of std ~sqrt(d_model)
         model = MT5ForConditionalGeneration(cfg)
     elif arch == "bart":
         from transformers import BartConfig, BartForConditionalGeneration

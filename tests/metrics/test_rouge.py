@@ -199,3 +199,20 @@ def test_stopwords_left_unstemmed_when_corpus_present():
     if not stopwords_available():
         pytest.skip("NLTK stopwords corpus not available")
     assert text_tokens("being", "english") == ("being",)
+
+
+def test_score_tokens_matches_score_items():
+    from lorasum.metrics.rouge import score_tokens
+
+    pred, ref = "the cat sat on a mat", "the cat was sitting on the mat"
+    assert score_tokens(text_tokens(ref, "english"), text_tokens(pred, "english")) == \
+        score_items([pred], [ref], "en")[0]
+
+
+def test_shipped_bengali_rules_are_the_upstream_file():
+    from .conftest import SHARED
+
+    upstream = SHARED / "bengali_stemmer" / "common.rules"
+    if not upstream.is_file():
+        pytest.skip(f"{upstream} not found")
+    assert bengali_rules().encode("utf-8") == upstream.read_bytes()

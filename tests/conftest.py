@@ -1,0 +1,47 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if (SHARED_DATA / "nltk_data").is_dir():
+    os.environ.setdefault("NLTK_DATA", str(SHARED_DATA / "nltk_data"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_mt5(tmp_path_factory) -> Path:
+    from lorasum.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-mt5", "mt5", d_model=32, layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bart(tmp_path_factory) -> Path:
+    from lorasum.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bart", "bart", d_model=32, layers=1)
+
+
+def tiny_run_config(model_dir, method="lora", **overrides):
+    """A run config small enough to train in seconds on the embedded demo data."""
+    from lorasum.config import parse_run_config
+    from lorasum.demo import DATA
+
+    cfg = {
+        "model": str(model_dir),
+        "data": {"source": str(DATA), "languages": ["en", "ru"], "train_examples": 8, "validation_examples": 2,
+                 "test_examples": 3},
+        "method": {"name": "lora", "r": 4, "alpha": 8, "dropout": 0.0} if method == "lora" else {"name": "full"},
+        "training": {"max_steps": 4, "batch_size": 4, "lr": 1e-2, "checkpoint_every": 2, "seed": 1,
+                     "max_source_length": 64, "max_target_length": 32, "label_smoothing": 0.1},
+        "generation": {"num_beams": 2, "max_source_length": 64, "max_target_length": 8, "batch_size": 4},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        if field:
+            cfg[section][field] = value
+        else:
+            cfg[section] = value
+    return parse_run_config(cfg, "test")

@@ -1,0 +1,81 @@
+"""Tiny full and LoRA runs through the same code path users take: train, save, reload, generate, score."""
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from conftest import tiny_run_config
+from lorasum.run import train_and_evaluate
+from lorasum.train import Trainer
+
+pytestmark = pytest.mark.slow
+
+
+def test_lora_run_writes_everything_and_adapter_loads_with_plain_peft(tiny_mt5, tmp_path):
+    run = tmp_path / "lora"
+    metrics = train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), run, progress=False)
+    for name in ("config.yaml", "metrics.json", "predictions.jsonl", "README.md", "adapter/adapter_config.json"):
+        assert (run / name).exists(), name
+    assert list((run / "logs").glob("events.out.tfevents*"))
+    eff = metrics["efficiency"]
+    assert 0 < eff["trainable_share"] < 0.5 and eff["train_steps"] == 4 and eff["artifact_bytes"] > 0
+    assert eff["train_tokens_per_second"] > 0 and eff["peak_memory_mb"] > 0
+    assert set(metrics["rouge"]["per_lang"]) == {"en", "ru"} and metrics["rouge"]["overall"]["n"] == 6
+    rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {"id", "lang", "reference", "prediction"} <= set(rows[0])
+
+    tok = AutoTokenizer.from_pretrained(tiny_mt5)
+    base = AutoModelForSeq2SeqLM.from_pretrained(tiny_mt5).eval()
+    x = tok(["Police in Leeds closed the area around the bridge."], return_tensors="pt")
+    with torch.no_grad():
+        base_logits = base(**x, decoder_input_ids=torch.zeros((1, 3), dtype=torch.long)).logits
+        tuned = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_mt5), run / "adapter").eval()
+        tuned_logits = tuned(**x, decoder_input_ids=torch.zeros((1, 3), dtype=torch.long)).logits
+    assert not torch.allclose(base_logits, tuned_logits, atol=1e-4), "the adapter did not change the outputs"
+
+    # a second call on a complete run folder returns the same metrics without training
+    assert train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), run, progress=False) == metrics
+
+
+def test_full_run_saves_a_from_pretrained_model(tiny_mt5, tmp_path):
+    run = tmp_path / "full"
+    metrics = train_and_evaluate(tiny_run_config(tiny_mt5, "full"), run, progress=False)
+    assert metrics["efficiency"]["trainable_share"] == 1.0
+    model = AutoModelForSeq2SeqLM.from_pretrained(run / "model")
+    base = AutoModelForSeq2SeqLM.from_pretrained(tiny_mt5)
+    assert not torch.allclose(model.shared.weight, base.shared.weight)
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_mt5, tmp_path, monkeypatch):
+    cfg = tiny_run_config(tiny_mt5, "lora", method__dropout=0.1)  # dropout RNG must resume too
+    reference = train_and_evaluate(cfg, tmp_path / "straight", progress=False)
+
+    original = Trainer.save_checkpoint
+
+    def crash_after_first_checkpoint(self):
+        original(self)
+        raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", crash_after_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    assert (tmp_path / "resumed" / "checkpoints" / "step-0000002" / "state.json").exists()
+    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    resumed = train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
+
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-0000004" / "trainable.pt")
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "step-0000004" / "trainable.pt")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert resumed["rouge"] == reference["rouge"]
+    assert resumed["losses"]["final_train_loss"] == pytest.approx(reference["losses"]["final_train_loss"], rel=1e-5)
+
+
+def test_changed_config_in_existing_run_folder_is_refused(tiny_mt5, tmp_path):
+    from lorasum.errors import LorasumError
+
+    train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), tmp_path / "r", progress=False)
+    with pytest.raises(LorasumError, match="different config"):
+        train_and_evaluate(tiny_run_config(tiny_mt5, "lora", training__lr=0.5), tmp_path / "r", progress=False)
