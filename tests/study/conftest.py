@@ -8,23 +8,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes import fake_train_and_evaluate  # noqa: E402
-
-
-SMALL_STUDY = {
-    "name": "small",
-    "base": {"model": "google/mt5-small", "data": {"source": "data.jsonl"}, "training": {"epochs": 1, "batch_size": 4}},
-    "per_method": {"full": {"training": {"lr": 5e-4, "optimizer": "adafactor"}}, "lora": {"training": {"lr": 1e-3}}},
-    "axes": {"method": ["full", "lora"], "rank": [8], "targets": ["attention"], "seed": [0]},
-    "scenarios": [
-        {"regime": "low_data", "languages": ["en", "fr"], "shots": [16, 64], "axes": {"seed": [0, 1]}},
-        {"regime": "zero_shot", "source_langs": ["en"], "target_langs": ["fr", "ru"]},
-        {"regime": "few_shot", "after": "zero_shot", "shots": [16]},
-        {"regime": "multi_source", "source_langs": ["en", "fr"], "target_langs": ["ru"]},
-        {"name": "rank_ablation", "regime": "low_data", "languages": ["en"], "shots": [64],
-         "axes": {"method": ["lora"], "rank": [4, 16]}},
-    ],
-}
+from fakes import SMALL_STUDY, fake_train_and_evaluate  # noqa: E402
 
 
 @pytest.fixture
@@ -40,13 +24,6 @@ def write_spec(tmp_path):
 @pytest.fixture
 def fake_runner():
     return fake_train_and_evaluate
-
-
-@pytest.fixture(autouse=True)
-def _nltk_data(monkeypatch):
-    shared = Path("/work/shared/data/nltk_data")
-    if shared.is_dir():
-        monkeypatch.setenv("NLTK_DATA", str(shared))
 
 
 @pytest.fixture

@@ -15,6 +15,22 @@ from pathlib import Path
 from lorasum.config import RunConfig
 from lorasum.io import write_json, write_jsonl, write_yaml
 
+# a study with every regime, small enough for the fake runner
+SMALL_STUDY = {
+    "name": "small",
+    "base": {"model": "google/mt5-small", "data": {"source": "data.jsonl"}, "training": {"epochs": 1, "batch_size": 4}},
+    "per_method": {"full": {"training": {"lr": 5e-4, "optimizer": "adafactor"}}, "lora": {"training": {"lr": 1e-3}}},
+    "axes": {"method": ["full", "lora"], "rank": [8], "targets": ["attention"], "seed": [0]},
+    "scenarios": [
+        {"regime": "low_data", "languages": ["en", "fr"], "shots": [16, 64], "axes": {"seed": [0, 1]}},
+        {"regime": "zero_shot", "source_langs": ["en"], "target_langs": ["fr", "ru"]},
+        {"regime": "few_shot", "after": "zero_shot", "shots": [16]},
+        {"regime": "multi_source", "source_langs": ["en", "fr"], "target_langs": ["ru"]},
+        {"name": "rank_ablation", "regime": "low_data", "languages": ["en"], "shots": [64],
+         "axes": {"method": ["lora"], "rank": [4, 16]}},
+    ],
+}
+
 WORDS = ["the", "minister", "said", "on", "monday", "that", "prices", "rose", "in", "city", "council", "vote"]
 
 

@@ -1,6 +1,6 @@
 import copy
 
-from conftest import SMALL_STUDY
+from fakes import SMALL_STUDY
 from lorasum.study import parse_study_spec
 from lorasum.study.cells import expand, select_shard, shard_index
 

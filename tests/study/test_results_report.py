@@ -18,7 +18,7 @@ def finished_study(tmp_path_factory):
     import yaml
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import SMALL_STUDY
+    from fakes import SMALL_STUDY
     from fakes import fake_train_and_evaluate
 
     root = tmp_path_factory.mktemp("study")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMALL_STUDY
+from fakes import SMALL_STUDY
 from lorasum.errors import LorasumError
 from lorasum.study import load_study, run_study, study_results
 from lorasum.study.runner import CellLock, cell_dir

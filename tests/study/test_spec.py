@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from conftest import SMALL_STUDY
+from fakes import SMALL_STUDY
 from lorasum.errors import LorasumError
 from lorasum.study import load_study_spec, parse_study_spec
 from lorasum.study.cells import expand
