@@ -202,6 +202,10 @@ def _fmt_seconds(s: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
 
 
+def _langs_label(langs: tuple[str, ...]) -> str:
+    return "+".join(langs) if len(langs) <= 3 else f"{len(langs)} langs"
+
+
 def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: Path,
                shard: tuple[int, int] | None) -> list[dict]:
     """The dry-run table: every selected cell with its estimated work."""
@@ -210,15 +214,13 @@ def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: 
                   show_lines=False, header_style="bold")
     for col in ("#", "cell", "hash", "status", "train -> test", "examples", "epochs", "steps"):
         table.add_column(col, justify="right" if col in ("#", "examples", "epochs", "steps") else "left",
-                         no_wrap=col == "cell")
+                         no_wrap=True)
     rows = []
     tot_ex_ep, tot_steps, unknown = 0.0, 0, 0
     for k, c in enumerate(cells, 1):
         e = estimate(c)
         status = cell_status(study_dir, c)
-        langs = f"{'+'.join(c.train_langs)} -> {'+'.join(c.test_langs)}"
-        if len(langs) > 40:
-            langs = f"{len(c.train_langs)} langs -> {len(c.test_langs)} langs"
+        langs = f"{_langs_label(c.train_langs)} -> {_langs_label(c.test_langs)}"
         table.add_row(str(k), c.id, c.config_hash, status, langs, _fmt_int(e.train_examples),
                       f"{e.epochs:g}", _fmt_int(e.steps))
         if e.train_examples is None or e.steps is None:
@@ -257,7 +259,7 @@ def _runner_kwargs(runner: Runner, study_dir: Path, progress: bool) -> dict:
         kwargs["progress"] = progress
     # shared work done once: the runner's sampled/tokenized data cache, if it takes one
     if "cache_dir" in params:
-        kwargs["cache_dir"] = Path(study_dir) / "cache" / "data"
+        kwargs["cache_dir"] = Path(study_dir).resolve() / "cache" / "data"
     return kwargs
 
 
@@ -388,7 +390,7 @@ def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, all_cells:
         write_json(d / "cell.json", info)
         try:
             parent_dir = str(cell_dir(study_dir, cell.parent).resolve()) if cell.parent else None
-            config = materialize(cell.config, Path(study_dir) / "cache", init_from=parent_dir)
+            config = materialize(cell.config, Path(study_dir).resolve() / "cache", init_from=parent_dir)
             write_yaml(d / "cell_config.yaml", cell.config.to_dict())
             metrics = run(config, d, **kwargs)
         except (KeyboardInterrupt, SystemExit):

@@ -187,3 +187,12 @@ def test_sigkill_mid_cell_then_resume_equals_uninterrupted(write_spec, tmp_path,
     for cid in (victim, "few_shot/en-to-fr/full/shots16/seed0"):
         pa = (cell_dir(tmp_path / "killed", cid) / "predictions.jsonl").read_text()
         assert pa == (cell_dir(tmp_path / "clean", cid) / "predictions.jsonl").read_text()
+
+
+def test_cell_filter_keeps_parents(write_spec, tmp_path):
+    out = run_study(write_spec(), out_dir=tmp_path / "s", dry_run=True, cells=["few_shot/en-to-ru/*"])
+    ids = [c["id"] for c in out["cells"]]
+    assert ids == ["zero_shot/en-to-fr+ru/full/seed0", "zero_shot/en-to-fr+ru/lora-r8-attention/seed0",
+                   "few_shot/en-to-ru/full/shots16/seed0", "few_shot/en-to-ru/lora-r8-attention/shots16/seed0"]
+    with pytest.raises(LorasumError, match="no cell"):
+        run_study(write_spec(), out_dir=tmp_path / "s", dry_run=True, cells=["nothing/*"])
