@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 METRIC = "rougeL"
 FULL_COLOR = "#d62728"
@@ -117,12 +118,16 @@ def transfer(df: pd.DataFrame) -> Figure | None:
             yerr = np.array([line["y"] - line["lo"], line["hi"] - line["y"]], dtype=float)
             ax.errorbar(x, line["y"], yerr=yerr, marker="o", capsize=3, color=colors[v], label=v)
         m = _by_seed(multi[multi["lang"] == lang], ["variant", "train_langs"])
+        x_multi = -0.25 if not z.empty else 0
         for _, r in m.iterrows():
-            ax.errorbar([-0.25], [r["y"]], yerr=[[r["y"] - r["lo"]], [r["hi"] - r["y"]]], marker="s",
+            ax.errorbar([x_multi], [r["y"]], yerr=[[r["y"] - r["lo"]], [r["hi"] - r["y"]]], marker="s",
                         mfc="white", capsize=3, color=colors[r["variant"]], linestyle="none",
                         label=f"{r['variant']} multi-source ({r['train_langs']})")
         src = "+".join(sorted(set(zero[zero["lang"] == lang]["train_langs"])))
-        ax.set_xticks(range(len(ks)), ["0\n(zero-shot)" if k == 0 else str(k) for k in ks])
+        if z.empty:
+            ax.set_xticks([0], ["multi-source"])
+        else:
+            ax.set_xticks(range(len(ks)), ["0\n(zero-shot)" if k == 0 else str(k) for k in ks])
         ax.set_title(f"{src} → {lang}" if src else f"→ {lang} (multi-source only)")
         ax.set_xlabel("target-language training examples")
         ax.set_ylabel("ROUGE-L F")
@@ -188,6 +193,7 @@ def efficiency(df: pd.DataFrame) -> Figure | None:
                 ax.annotate(r["variant"], (float(r[col]), r["y"]), fontsize=6, xytext=(3, 3),
                             textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on narrow ranges
         ax.set_xlabel(label)
         ax.set_ylabel("ROUGE-L F (mean over cells)")
         ax.grid(alpha=0.3)
