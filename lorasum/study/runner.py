@@ -212,17 +212,14 @@ def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: 
     where = shard_index(cells, shard[1]) if shard else {}
     table = Table(title=f"study {spec.name}: {len(cells)} cells" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""),
                   show_lines=False, header_style="bold")
-    for col in ("#", "cell", "hash", "status", "train -> test", "examples", "epochs", "steps"):
-        table.add_column(col, justify="right" if col in ("#", "examples", "epochs", "steps") else "left",
-                         no_wrap=True)
-    rows = []
+    rows, lines = [], []
     tot_ex_ep, tot_steps, unknown = 0.0, 0, 0
     for k, c in enumerate(cells, 1):
         e = estimate(c)
         status = cell_status(study_dir, c)
         langs = f"{_langs_label(c.train_langs)} -> {_langs_label(c.test_langs)}"
-        table.add_row(str(k), c.id, c.config_hash, status, langs, _fmt_int(e.train_examples),
-                      f"{e.epochs:g}", _fmt_int(e.steps))
+        lines.append((str(k), c.id, c.config_hash, status, langs, _fmt_int(e.train_examples), f"{e.epochs:g}",
+                      _fmt_int(e.steps)))
         if e.train_examples is None or e.steps is None:
             unknown += 1
         else:
@@ -230,6 +227,13 @@ def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: 
             tot_steps += e.steps
         rows.append({"id": c.id, "config_hash": c.config_hash, "status": status, "train_examples": e.train_examples,
                      "epochs": e.epochs, "steps": e.steps, **({"shard": where[c.id]} if shard else {})})
+    for j, col in enumerate(("#", "cell", "hash", "status", "train -> test", "examples", "epochs", "steps")):
+        # every column keeps its full width except the cell id, which folds on a narrow terminal
+        widest = max([len(col)] + [len(line[j]) for line in lines])
+        table.add_column(col, justify="right" if col in ("#", "examples", "epochs", "steps") else "left",
+                         overflow="fold", min_width=None if col == "cell" else widest)
+    for line in lines:
+        table.add_row(*line)
     console.print(table)
     by_regime: dict[str, int] = {}
     for c in cells:
