@@ -8,6 +8,12 @@ if (SHARED_DATA / "nltk_data").is_dir():
     os.environ.setdefault("NLTK_DATA", str(SHARED_DATA / "nltk_data"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# tiny models: one thread is as fast, and immune to OpenMP spinning when cores are shared
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
