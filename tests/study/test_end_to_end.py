@@ -91,10 +91,6 @@ def test_killed_study_resumes_without_loss_or_double_counting(runs):
     assert "id='fig-learning_curves'" in study_report(killed, resamples=100).read_text()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "lorasum.train: a resumed run replays epoch 0's batch order, because accelerate's prepared loader "
-    "resets the sampler's epoch to its own per-process iteration count (self.sampler.set_epoch is "
-    "overridden; self.loader.set_epoch(epoch) is needed), so a resumed run is not bit-exact yet"))
 def test_resumed_cell_is_bit_exact(runs):
     assert _predictions(runs["killed"], VICTIM) == _predictions(runs["clean"], VICTIM)
     assert _metrics(runs["killed"], VICTIM)["rouge"] == _metrics(runs["clean"], VICTIM)["rouge"]
