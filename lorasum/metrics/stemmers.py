@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
-import warnings
+import logging
 from functools import lru_cache
 from importlib import resources
 from typing import Callable
@@ -45,11 +45,11 @@ def stopwords_available() -> bool:
         stopwords.words("english")
         return True
     except LookupError:
-        warnings.warn(
+        logging.getLogger("lorasum.metrics").warning(
             "NLTK stopwords corpus not found: Snowball stemmers will also stem stopwords, so "
-            "ROUGE for en, es, fr, pt, ru, ar, de differs from XL-Sum's scorer. Install it with "
-            "`python -c \"import nltk; nltk.download('stopwords')\"` or set NLTK_DATA.",
-            stacklevel=3,
+            "ROUGE for en, es, fr, pt, ru, ar, de differs from XL-Sum's scorer (recorded as "
+            "stopwords_available: false). Install it with "
+            "`python -c \"import nltk; nltk.download('stopwords')\"` or set NLTK_DATA."
         )
         return False
 
