@@ -134,6 +134,31 @@ def cmd_demo(args) -> None:
     run_demo(args.output, epochs=args.epochs, progress=not args.no_progress)
 
 
+def cmd_study_run(args) -> None:
+    from lorasum.study import run_study
+
+    summary = run_study(args.spec, out_dir=args.output, shard=args.shard, dry_run=args.dry_run, cells=args.cells,
+                        rerun_changed=args.rerun_changed, progress=not args.no_progress,
+                        runner_progress=args.run_progress)
+    if not args.dry_run and summary.get("failed"):
+        raise LorasumError(f"{len(summary['failed'])} cell(s) failed: {', '.join(summary['failed'][:5])} "
+                           f"(see each cell's error in {summary['study_dir']}/study.json; run again to retry)")
+
+
+def cmd_study_results(args) -> None:
+    from lorasum.study import study_results
+
+    table = study_results(args.study_dir)
+    print(f"{len(table)} rows -> {Path(args.study_dir) / 'results.csv'} and results.parquet")
+
+
+def cmd_study_report(args) -> None:
+    from lorasum.study import study_report
+
+    path = study_report(args.study_dir, resamples=args.resamples)
+    print(f"report: {path}")
+
+
 def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -194,6 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("-o", "--output", help="write the result JSON here")
     sc.set_defaults(func=cmd_score)
+
+    st = sub.add_parser("study", help="run, tabulate and report a study grid").add_subparsers(dest="study_cmd",
+                                                                                           required=True)
+    sr = st.add_parser("run", help="run the cells of a study spec (resumable; finished cells are skipped)")
+    sr.add_argument("spec", help="study YAML (see studies/)")
+    sr.add_argument("-o", "--output", help="study folder (default: the spec's output_dir)")
+    sr.add_argument("--dry-run", action="store_true", help="print the expanded grid and estimated work only")
+    sr.add_argument("--shard", help="i/n: run a deterministic share of the cells (1-based)")
+    sr.add_argument("--cells", nargs="+", help="glob patterns on cell ids")
+    sr.add_argument("--rerun-changed", action="store_true", help="rerun cells whose config changed (old moved aside)")
+    sr.add_argument("--run-progress", action="store_true", help="show each run's own progress bars")
+    sr.add_argument("--no-progress", action="store_true")
+    sr.set_defaults(func=cmd_study_run)
+    rs = st.add_parser("results", help="tidy results table (CSV and Parquet), one row per cell and language")
+    rs.add_argument("study_dir")
+    rs.set_defaults(func=cmd_study_results)
+    rp = st.add_parser("report", help="HTML report with figures, paired tests and sample summaries")
+    rp.add_argument("study_dir")
+    rp.add_argument("--resamples", type=int, default=1000)
+    rp.set_defaults(func=cmd_study_report)
 
     d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo")

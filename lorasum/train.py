@@ -299,8 +299,12 @@ class Trainer:
             while not stop:
                 micro = self.state["step"] * accum + pending
                 epoch, offset = divmod(micro, self.batches_per_epoch)
-                self.sampler.set_epoch(epoch)
                 loader = skip_first_batches(self.loader, offset) if offset else self.loader
+                # accelerate's loaders call set_epoch(their own counter) when iterated, which reaches our
+                # sampler only through some wrappers (not the skipping one): set both
+                if hasattr(loader, "set_epoch"):
+                    loader.set_epoch(epoch)
+                self.sampler.set_epoch(epoch)
                 for batch in _rng_neutral(loader):
                     pending += 1
                     sync = pending == accum

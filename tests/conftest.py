@@ -30,7 +30,7 @@ def tiny_bart(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bart", "bart", d_model=32, layers=1)
 
 
-def tiny_run_config(model_dir, method="lora", **overrides):
+def _tiny_run_config(model_dir, method="lora", **overrides):
     """A run config small enough to train in seconds on the embedded demo data."""
     from lorasum.config import parse_run_config
     from lorasum.demo import DATA
@@ -51,3 +51,9 @@ def tiny_run_config(model_dir, method="lora", **overrides):
         else:
             cfg[section] = value
     return parse_run_config(cfg, "test")
+
+
+@pytest.fixture
+def tiny_run_config():
+    """Build a seconds-long run config: ``tiny_run_config(model_dir, "lora"|"full", section__field=value)``."""
+    return _tiny_run_config

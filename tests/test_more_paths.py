@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from conftest import tiny_run_config
 from lorasum.cli import main
 from lorasum.config import DataConfig
 from lorasum.data.sources import load_examples
@@ -39,7 +38,7 @@ def test_hub_failure_is_a_clear_error(monkeypatch):
 
 
 @pytest.mark.slow
-def test_evaluate_a_run_folder_with_paired_test(tiny_mt5, tmp_path, capsys):
+def test_evaluate_a_run_folder_with_paired_test(tiny_run_config, tiny_mt5, tmp_path, capsys):
     from lorasum.demo import DATA
     from lorasum.run import train_and_evaluate
 
@@ -58,7 +57,7 @@ def test_evaluate_a_run_folder_with_paired_test(tiny_mt5, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_early_stopping_stops_and_restores_best(tiny_mt5, tmp_path):
+def test_early_stopping_stops_and_restores_best(tiny_run_config, tiny_mt5, tmp_path):
     from lorasum.run import train_and_evaluate
 
     # a huge learning rate makes the validation loss rise after the first evaluation

@@ -53,7 +53,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, epochs: float = 3, progress: 
     # Matrices this small gain nothing from several threads, and OpenMP threads that spin
     # while other processes hold the cores slow every step down several times.
     torch.set_num_threads(1)
-    model_dir = build_tiny_model(out_dir / "tiny-mt5", d_model=64, layers=2)
+    model_dir = build_tiny_model(out_dir / "tiny-mt5")
     results = {}
     for method in ("full", "lora"):
         console.rule(f"{method} fine-tuning")

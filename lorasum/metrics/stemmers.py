@@ -16,14 +16,17 @@ Which stemmer a language gets (reference language names):
   matcher are written here;
 - any other named language: no stemming; ``None`` (no language): Porter, as in the reference.
 
-Only tokens longer than 3 code points are stemmed. Stems are cached per language, since
-the same words recur across a corpus and Snowball stemming is the costliest step.
+Only tokens longer than 3 code points are stemmed. Stems are cached per language in a
+plain dict (a known token costs one C lookup), since the same words recur across a corpus
+and Snowball stemming is the costliest step. RafiStemmer tests each rule group's
+suffixes with one ``str.endswith(tuple)`` before looking for the first that matches
+(the rule order, so the same stem), instead of one call per suffix.
 """
 from __future__ import annotations
 
 import re
 import threading
-import warnings
+import logging
 from functools import lru_cache
 from importlib import resources
 from typing import Callable
@@ -42,11 +45,11 @@ def stopwords_available() -> bool:
         stopwords.words("english")
         return True
     except LookupError:
-        warnings.warn(
+        logging.getLogger("lorasum.metrics").warning(
             "NLTK stopwords corpus not found: Snowball stemmers will also stem stopwords, so "
-            "ROUGE for en, es, fr, pt, ru, ar, de differs from XL-Sum's scorer. Install it with "
-            "`python -c \"import nltk; nltk.download('stopwords')\"` or set NLTK_DATA.",
-            stacklevel=3,
+            "ROUGE for en, es, fr, pt, ru, ar, de differs from XL-Sum's scorer (recorded as "
+            "stopwords_available: false). Install it with "
+            "`python -c \"import nltk; nltk.download('stopwords')\"` or set NLTK_DATA."
         )
         return False
 
@@ -118,9 +121,12 @@ class RafiStemmer:
                     i += 1
                 self.groups.append(group)
             i += 1
+        self._ends = [tuple(group) for group in self.groups]
 
     def stem(self, word: str) -> str:
-        for group in self.groups:
+        for group, ends in zip(self.groups, self._ends):
+            if not word.endswith(ends):  # one C call rules out the whole group
+                continue
             for suffix in group:
                 if not word.endswith(suffix):
                     continue
@@ -175,21 +181,45 @@ def stemmer_name(name: str | None) -> str | None:
     return None
 
 
+class _Stems(dict):
+    """token -> scoring form (its stem if longer than 3 code points), filled on first sight.
+
+    A lookup of a known token is one C dict hit (no Python call); the table is emptied
+    when it reaches ``limit`` entries, so memory stays bounded on endless input.
+    """
+
+    def __init__(self, stem: Callable[[str], str], limit: int = 2**18):
+        super().__init__()
+        self.stem, self.limit = stem, limit
+
+    def __missing__(self, token: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self.stem(token) if len(token) > MIN_STEM_LENGTH else token
+        self[token] = value
+        return value
+
+
 @lru_cache(maxsize=None)
 def stemmer(name: str | None) -> Callable[[str], str] | None:
-    """The cached token -> stem function for a reference language name (None: Porter).
+    """The token -> stem function for a reference language name (None: Porter), built once.
 
     Returns None for languages without a stemmer. It stems whatever it is given: use
     :func:`stem_tokens`, which leaves tokens of 3 code points or fewer alone.
     """
     with _lock:
-        stem = _build(name)
-    return None if stem is None else lru_cache(maxsize=2**18)(stem)
+        return _build(name)
+
+
+@lru_cache(maxsize=None)
+def _stems(name: str | None) -> _Stems | None:
+    stem = stemmer(name)
+    return None if stem is None else _Stems(stem)
 
 
 def stem_tokens(tokens: list[str], name: str | None) -> list[str]:
-    """Stem the tokens longer than 3 code points, as the reference does."""
-    stem = stemmer(name)
-    if stem is None:
+    """Stem the tokens longer than 3 code points, as the reference does (cached per token)."""
+    stems = _stems(name)
+    if stems is None:
         return list(tokens)
-    return [stem(t) if len(t) > MIN_STEM_LENGTH else t for t in tokens]
+    return list(map(stems.__getitem__, tokens))

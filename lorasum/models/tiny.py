@@ -14,7 +14,7 @@ import torch
 _VOCAB = 384
 
 
-def build_tiny_model(out_dir: str | Path, arch: str = "mt5", *, d_model: int = 128, layers: int = 2,
+def build_tiny_model(out_dir: str | Path, arch: str = "mt5", *, d_model: int = 64, layers: int = 2,
                      seed: int = 0) -> Path:
     """Write a tiny ``arch`` model (mt5 | bart | llama) and its tokenizer to ``out_dir``."""
     from transformers import ByT5Tokenizer

@@ -173,14 +173,16 @@ def test_missing_stopwords_corpus_warns_and_is_recorded(tmp_path):
     """Without NLTK's stopwords, stopwords get stemmed: said loudly and recorded."""
     code = textwrap.dedent(
         f"""
-        import json, warnings, nltk
+        import json, logging, nltk
         nltk.data.path[:] = [{str(tmp_path)!r}]
         from lorasum.metrics import score_items, scorer_info
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            item = score_items(["being there"], ["being there"], "en")[0]
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logging.getLogger("lorasum.metrics").addHandler(handler)
+        item = score_items(["being there"], ["being there"], "en")[0]
         from lorasum.metrics.rouge import text_tokens
-        print(json.dumps({{"warned": any("stopwords" in str(x.message) for x in w),
+        print(json.dumps({{"warned": any("stopwords" in r.getMessage() for r in records),
                           "info": scorer_info("en"), "tokens": text_tokens("being", "english")}}))
         """
     )
@@ -216,3 +218,46 @@ def test_shipped_bengali_rules_are_the_upstream_file():
     if not upstream.is_file():
         pytest.skip(f"{upstream} not found")
     assert bengali_rules().encode("utf-8") == upstream.read_bytes()
+
+
+def test_thai_words_prefixes_match_pythainlp_trie():
+    from pythainlp.corpus import thai_words
+    from pythainlp.util import Trie
+
+    from lorasum.metrics.tokenize import ThaiWords
+
+    words = sorted(thai_words())[:3000] + [" การ ", "กา", ""]
+    trie, ours = Trie(words), ThaiWords(words)
+    texts = ["การเมืองไทยวันนี้", "กากการ x การ", "ก", "", "abc การ"]
+    rng = random.Random(0)
+    texts += ["".join(rng.choice(words[:200])) for _ in range(50)]
+    for text in texts:
+        for start in range(len(text) + 1):
+            assert ours.prefixes(text, start) == trie.prefixes(text, start)
+
+
+@pytest.mark.parametrize("state", ["fresh", "stale", "corrupt"])
+def test_jieba_dictionary_cache_gives_jiebas_dictionary(tmp_path, monkeypatch, state):
+    import jieba
+
+    from lorasum.metrics import tokenize
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path, _ = tokenize._jieba_cache_path(jieba)
+    if state == "stale":
+        tokenize._load_jieba_dictionary(jieba.Tokenizer(), jieba)  # writes the cache
+        import marshal
+
+        with open(path, "rb") as f:
+            key, words, freqs, total = marshal.loads(f.read())
+        with open(path, "wb") as f:
+            f.write(marshal.dumps(("old key", "x", b"", 1)))
+    elif state == "corrupt":
+        with open(path, "wb") as f:
+            f.write(b"not a cache")
+    expected = jieba.Tokenizer()
+    expected.initialize()
+    for _ in range(2):  # first call may rebuild the file, second reads it
+        tok = jieba.Tokenizer()
+        tokenize._load_jieba_dictionary(tok, jieba)
+        assert tok.initialized and tok.total == expected.total and tok.FREQ == expected.FREQ

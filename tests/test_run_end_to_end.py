@@ -6,14 +6,13 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from conftest import tiny_run_config
 from lorasum.run import train_and_evaluate
 from lorasum.train import Trainer
 
 pytestmark = pytest.mark.slow
 
 
-def test_lora_run_writes_everything_and_adapter_loads_with_plain_peft(tiny_mt5, tmp_path):
+def test_lora_run_writes_everything_and_adapter_loads_with_plain_peft(tiny_run_config, tiny_mt5, tmp_path):
     run = tmp_path / "lora"
     metrics = train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), run, progress=False)
     for name in ("config.yaml", "metrics.json", "predictions.jsonl", "README.md", "adapter/adapter_config.json"):
@@ -39,7 +38,7 @@ def test_lora_run_writes_everything_and_adapter_loads_with_plain_peft(tiny_mt5, 
     assert train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), run, progress=False) == metrics
 
 
-def test_full_run_saves_a_from_pretrained_model(tiny_mt5, tmp_path):
+def test_full_run_saves_a_from_pretrained_model(tiny_run_config, tiny_mt5, tmp_path):
     run = tmp_path / "full"
     metrics = train_and_evaluate(tiny_run_config(tiny_mt5, "full"), run, progress=False)
     assert metrics["efficiency"]["trainable_share"] == 1.0
@@ -48,8 +47,10 @@ def test_full_run_saves_a_from_pretrained_model(tiny_mt5, tmp_path):
     assert not torch.allclose(model.shared.weight, base.shared.weight)
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tiny_mt5, tmp_path, monkeypatch):
-    cfg = tiny_run_config(tiny_mt5, "lora", method__dropout=0.1)  # dropout RNG must resume too
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_run_config, tiny_mt5, tmp_path, monkeypatch):
+    # 8 examples in batches of 4: six steps cross three epochs; the crash comes mid-epoch, after step 3
+    cfg = tiny_run_config(tiny_mt5, "lora", method__dropout=0.1, data__train_examples=4, training__max_steps=6,
+                          training__checkpoint_every=3)
     reference = train_and_evaluate(cfg, tmp_path / "straight", progress=False)
 
     original = Trainer.save_checkpoint
@@ -62,18 +63,18 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_mt5, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
     assert not (tmp_path / "resumed" / "metrics.json").exists()
-    assert (tmp_path / "resumed" / "checkpoints" / "step-0000002" / "state.json").exists()
+    assert (tmp_path / "resumed" / "checkpoints" / "step-0000003" / "state.json").exists()
     monkeypatch.setattr(Trainer, "save_checkpoint", original)
     resumed = train_and_evaluate(cfg, tmp_path / "resumed", progress=False)
 
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-0000004" / "trainable.pt")
-    b = torch.load(tmp_path / "resumed" / "checkpoints" / "step-0000004" / "trainable.pt")
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-0000006" / "trainable.pt")
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "step-0000006" / "trainable.pt")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert resumed["rouge"] == reference["rouge"]
     assert resumed["losses"]["final_train_loss"] == pytest.approx(reference["losses"]["final_train_loss"], rel=1e-5)
 
 
-def test_changed_config_in_existing_run_folder_is_refused(tiny_mt5, tmp_path):
+def test_changed_config_in_existing_run_folder_is_refused(tiny_run_config, tiny_mt5, tmp_path):
     from lorasum.errors import LorasumError
 
     train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), tmp_path / "r", progress=False)

@@ -1,0 +1,160 @@
+"""Assembling a study's report: results table -> figures, tables, tests -> HTML + Markdown."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from lorasum.report import plots
+from lorasum.report.compare import paired_comparisons, sample_summaries
+from lorasum.report.html import Section, table_html, table_markdown, write_report
+from lorasum.study.results import study_results
+
+SIGNIFICANCE = 0.05
+
+
+def _ci(mean, lo, hi) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(lo) else f"{mean:.2f}"
+
+
+def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, language, shots, variant): ROUGE means over seeds with CIs and efficiency."""
+    rows = df[df["level"] == "language"]
+    keys = ["scenario", "lang", "train_langs", "shots", "variant"]
+    out = []
+    for key, g in rows.groupby(keys, dropna=False, sort=True):
+        rec = dict(zip(keys, key))
+        rec["seeds"] = g["seed"].nunique()
+        for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
+            rec[label] = _ci(g[f"{m}_mean"].mean(), g[f"{m}_mean_lo"].min(), g[f"{m}_mean_hi"].max())
+        rec["trainable params"] = f"{int(g['trainable_params'].mean()):,}" if g["trainable_params"].notna().any() else "–"
+        rec["artifact MB"] = g["artifact_mb"].mean()
+        rec["train s"] = g["train_seconds"].mean()
+        rec["peak MB"] = g["peak_memory_mb"].mean()
+        rec["shots"] = "all" if pd.isna(rec["shots"]) else int(rec["shots"])
+        rec["train"] = rec.pop("train_langs")
+        out.append(rec)
+    cols = ["scenario", "lang", "train", "shots", "variant", "seeds", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+            "trainable params", "artifact MB", "train s", "peak MB"]
+    return pd.DataFrame(out)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def _paired_display(t: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    disp = pd.DataFrame({
+        "scenario": t["scenario"], "lang": t["lang"], "train": t["train_langs"],
+        "shots": [("all" if pd.isna(s) else int(s)) for s in t["shots"]], "seed": t["seed"], "LoRA": t["variant"],
+        "full ROUGE-L": t["full_rougeL"], "LoRA ROUGE-L": t["lora_rougeL"],
+        "Δ ROUGE-L [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(t["diff"], t["ci_lo"], t["ci_hi"])],
+        "p": [f"{p:.3f}" for p in t["p_value"]], "n": t["n"],
+    }).reset_index(drop=True)
+    classes = {}
+    for i, (d, p) in enumerate(zip(t["diff"], t["p_value"])):
+        if p < SIGNIFICANCE:
+            classes[i] = "win" if d > 0 else "loss"
+    return disp, classes
+
+
+def _paired_summary(t: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (scenario, variant), g in t.groupby(["scenario", "variant"]):
+        sig = g["p_value"] < SIGNIFICANCE
+        rows.append({"scenario": scenario, "LoRA": variant, "comparisons": len(g),
+                     "mean Δ ROUGE-L": g["diff"].mean(),
+                     "LoRA better (p<0.05)": int((sig & (g["diff"] > 0)).sum()),
+                     "full better (p<0.05)": int((sig & (g["diff"] < 0)).sum()),
+                     "no significant difference": int((~sig).sum())})
+    return pd.DataFrame(rows)
+
+
+def _study_name(study_dir: Path) -> str:
+    """The spec's name when the folder keeps its study.yaml, else the folder's name."""
+    import yaml
+
+    try:
+        return str(yaml.safe_load((study_dir / "study.yaml").read_text(encoding="utf-8"))["name"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return study_dir.resolve().name
+
+
+def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, resamples: int = 1000) -> Path:
+    """Write the study's report (``report/index.html``, ``summary.md``, ``figures/``); return the HTML path.
+
+    Also refreshes ``results.csv``/``results.parquet``. Sections the study has no data for
+    are kept as a short note, so a partly finished study still gets a report.
+    """
+    study_dir = Path(study_dir)
+    out_dir = Path(out_dir) if out_dir else study_dir / "report"
+    df = study_results(study_dir)
+    sections: list[Section] = []
+
+    specs = [
+        ("learning_curves", "Low data: ROUGE-L vs training examples",
+         "Mean over seeds of each cell's ROUGE-L F (x100) on the test split; x is the number of training "
+         "examples per language (log scale). Dots are single seeds.",
+         "needs finished low_data cells"),
+        ("transfer", "Cross-lingual transfer",
+         "Zero-shot cells train on the source languages only; few-shot cells continue them on k examples "
+         "of the target language; multi-source cells (hollow squares) train on several sources.",
+         "needs finished zero_shot or multi_source cells"),
+        ("rank_ablation", "LoRA rank and target modules",
+         "Cells that differ only in LoRA rank; the dashed line is full fine-tuning on the same data.",
+         "needs LoRA cells at two or more ranks on the same data"),
+        ("efficiency", "Quality vs trainable parameters and artifact size",
+         "One point per scenario and method variant: mean ROUGE-L over its cells.",
+         "needs finished cells with efficiency figures"),
+    ]
+    for key, title, intro, need in specs:
+        fig = plots.FIGURES[key](df)
+        if fig is None:
+            sections.append(Section(key, title, note=f"Omitted: the study has no data for this section ({need})."))
+        else:
+            sections.append(Section(key, title, intro=intro, png=plots.png_bytes(fig)))
+
+    paired, note = paired_comparisons(study_dir, df, resamples=resamples)
+    sec = Section("paired", "LoRA vs full fine-tuning, per language",
+                  intro="Paired bootstrap test on the same test items (matching cells: same scenario, languages, "
+                        f"shots and seed). Δ = LoRA − full, ROUGE-L F x100; green/red: p < {SIGNIFICANCE}.")
+    if paired.empty:
+        sec.note = f"Omitted: {note}."
+    else:
+        summary = _paired_summary(paired)
+        disp, classes = _paired_display(paired)
+        sec.tables_html = [table_html(summary, "Summary", text_cols=("scenario", "LoRA")),
+                           table_html(disp, "Every matched pair", text_cols=("scenario", "lang", "train", "LoRA"),
+                                      classes=classes)]
+        sec.markdown = table_markdown(summary) + "\n\n" + table_markdown(disp)
+    sections.append(sec)
+
+    by_lang = results_by_language(df)
+    sections.append(Section(
+        "per_language", "Results per language",
+        intro="ROUGE F x100, mean over seeds [lowest, highest 95% bootstrap CI bound over seeds]; "
+              "efficiency figures are means over the same cells.",
+        tables_html=[table_html(by_lang, text_cols=("scenario", "lang", "train", "variant", "ROUGE-1", "ROUGE-2",
+                                                    "ROUGE-L"))],
+        markdown=table_markdown(by_lang)))
+
+    samples = sample_summaries(study_dir, df)
+    sec = Section("samples", "Sample summaries", intro="Test items side by side, from the matched pair of cells "
+                                                       "with the most training data for each language.")
+    if not samples:
+        sec.note = "Omitted: no matched LoRA/full pair of cells has predictions yet."
+    else:
+        s = pd.DataFrame(samples)[["lang", "id", "reference", "full", "lora", "cells"]]
+        sec.tables_html = ["<div class='samples'>" + table_html(
+            s.rename(columns={"full": "full fine-tuning", "lora": "LoRA"}),
+            text_cols=("lang", "id", "reference", "full fine-tuning", "LoRA", "cells")) + "</div>"]
+        sec.markdown = table_markdown(s)
+    sections.append(sec)
+
+    n_cells = df["cell_id"].nunique()
+    scen = ", ".join(sorted(df["scenario"].unique()))
+    langs = ", ".join(sorted(df[df["level"] == "language"]["lang"].unique()))
+    name = _study_name(study_dir)
+    sub_md = (f"{n_cells} finished cells; scenarios: {scen}; test languages: {langs}. "
+              "Full table: `results.csv` / `results.parquet` in the study folder.")
+    sub_html = html.escape(sub_md).replace("`", "")
+    return write_report(out_dir, f"Study report: {name}", sub_html, sub_md, sections)

@@ -1,0 +1,294 @@
+"""Expanding a study spec into cells: one cell = one run of the runner.
+
+Cell ids are readable paths in the paper's vocabulary, stable across re-runs, e.g.
+``low_data/en/lora-r8-attention/shots64/seed1``. Each cell also carries a short hash
+of its resolved run config, so a spec edit that changes what a cell would train is
+detected instead of silently reusing the old result.
+
+Sharding: ``--shard i/n`` gives each of n machines a deterministic, balanced share of
+cells with no coordination: cell *groups* are sorted by id and dealt round-robin. A
+group is a cell plus the few-shot cells that continue from it, so a few-shot cell always
+lands on the machine that runs its zero-shot parent, and runs after it there.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from lorasum.config import RunConfig, parse_run_config
+from lorasum.errors import LorasumError
+from lorasum.study.spec import Axes, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of the method axes: full fine-tuning, or LoRA with a rank and targets."""
+
+    method: str
+    rank: int | None = None
+    targets: str | list[str] | None = None
+    alpha: float | None = None
+
+    @property
+    def targets_label(self) -> str | None:
+        if self.targets is None:
+            return None
+        return "+".join(self.targets) if isinstance(self.targets, list) else self.targets
+
+    @property
+    def label(self) -> str:
+        if self.method == "full":
+            return "full"
+        return f"lora-r{self.rank}-{self.targets_label}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a study, with the axis values it stands for."""
+
+    id: str
+    scenario: str
+    regime: str
+    variant: Variant
+    seed: int
+    train_langs: tuple[str, ...]
+    test_langs: tuple[str, ...]
+    shots: int | None
+    multilingual: bool
+    config: RunConfig  # portable: model/data names as written, init_from unset
+    config_hash: str
+    parent: str | None = None  # few-shot: the zero-shot cell it continues
+    group: str = ""  # sharding unit: the root cell id
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def axes(self) -> dict[str, Any]:
+        """Axis values, as stored in ``cell.json`` and in the results table."""
+        return {
+            "cell_id": self.id,
+            "scenario": self.scenario,
+            "regime": self.regime,
+            "method": self.variant.method,
+            "variant": self.variant.label,
+            "rank": self.variant.rank,
+            "targets": self.variant.targets_label,
+            "lora_alpha": self.variant.alpha,
+            "seed": self.seed,
+            "train_langs": list(self.train_langs),
+            "test_langs": list(self.test_langs),
+            "shots": self.shots,
+            "multilingual": self.multilingual,
+            "parent": self.parent,
+            "config_hash": self.config_hash,
+        }
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` laid onto ``base``: nested dicts merge, everything else replaces."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _norm_sections(d: dict) -> dict:
+    d = copy.deepcopy(d or {})
+    if isinstance(d.get("model"), str):
+        d["model"] = {"name": d["model"]}
+    if isinstance(d.get("method"), str):
+        d["method"] = {"name": d["method"]}
+    return d
+
+
+def variants(axes: Axes, base_alpha: float | None = None) -> list[Variant]:
+    out = []
+    for m in axes.method:
+        if m == "full":
+            out.append(Variant("full"))
+            continue
+        for r in axes.rank:
+            for t in axes.targets:
+                alpha = axes.alpha_per_rank * r if axes.alpha_per_rank else base_alpha
+                out.append(Variant("lora", r, t, alpha))
+    return out
+
+
+def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
+    """Short stable hash of what a cell trains (its config and, for few-shot, its parent's)."""
+    payload = {"config": config.to_dict(), "parent": parent_hash}
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _langs_part(langs: list[str] | tuple[str, ...]) -> str:
+    if len(langs) <= 4:
+        return "+".join(langs)
+    digest = hashlib.sha256(",".join(sorted(langs)).encode()).hexdigest()[:6]
+    return f"{len(langs)}langs-{digest}"
+
+
+class _Builder:
+    def __init__(self, spec: StudySpec, source: str):
+        self.spec = spec
+        self.source = source
+        self.base = _norm_sections(spec.base)
+
+    def config(self, scenario, v: Variant, seed: int, *, cell_id: str, languages, test_languages,
+               train_examples, multilingual_alpha=None) -> RunConfig:
+        d = deep_merge(self.base, _norm_sections(self.spec.per_method.get(v.method, {})))
+        d = deep_merge(d, _norm_sections(scenario.overrides))
+        if v.method == "full":
+            d["method"] = {"name": "full"}
+        else:
+            method = d.get("method") or {}
+            method = {k: x for k, x in method.items() if k != "name"} if method.get("name", "lora") == "lora" else {}
+            method.update(name="lora", r=v.rank, targets=v.targets)
+            if v.alpha is not None:
+                method["alpha"] = v.alpha
+            d["method"] = method
+        data = d.setdefault("data", {})
+        data.update(languages=list(languages), test_languages=list(test_languages),
+                    train_examples=train_examples, sample_seed=seed)
+        training = d.setdefault("training", {})
+        training["seed"] = seed
+        if multilingual_alpha is not None:
+            training["multilingual_alpha"] = multilingual_alpha
+        d.pop("init_from", None)
+        return parse_run_config(d, f"{self.source}: cell {cell_id}")
+
+    def cell(self, scenario, v: Variant, seed: int, *, langs_part: str, shots: int | None, languages,
+             test_languages, train_examples, multilingual=False, multilingual_alpha=None,
+             parent: Cell | None = None) -> Cell:
+        parts = [scenario.label, langs_part, v.label]
+        if shots is not None:
+            parts.append(f"shots{shots}")
+        parts.append(f"seed{seed}")
+        cid = "/".join(parts)
+        cfg = self.config(scenario, v, seed, cell_id=cid, languages=languages, test_languages=test_languages,
+                          train_examples=train_examples, multilingual_alpha=multilingual_alpha)
+        return Cell(
+            id=cid, scenario=scenario.label, regime=scenario.regime, variant=v, seed=seed,
+            train_langs=tuple(languages), test_langs=tuple(test_languages), shots=shots,
+            multilingual=multilingual, config=cfg,
+            config_hash=config_hash(cfg, parent.config_hash if parent else None),
+            parent=parent.id if parent else None, group=parent.group if parent else cid,
+        )
+
+
+def expand(spec: StudySpec, source: str = "<study>") -> list[Cell]:
+    """All cells of a study, parents before the cells that depend on them."""
+    b = _Builder(spec, source)
+    base_alpha = None
+    base_method = b.base.get("method") or {}
+    if base_method.get("name", "lora") == "lora" and "alpha" in base_method:
+        base_alpha = float(base_method["alpha"])
+    cells: list[Cell] = []
+    by_scenario: dict[str, list[Cell]] = {}
+    for sc in spec.scenarios:
+        if isinstance(sc, FewShot):
+            continue
+        axes = spec.scenario_axes(sc, source)
+        vs = variants(axes, base_alpha)
+        made = list(_scenario_cells(b, sc, axes, vs))
+        by_scenario[sc.label] = made
+        cells.extend(made)
+    for sc in spec.scenarios:
+        if not isinstance(sc, FewShot):
+            continue
+        parent_sc = next(p for p in spec.scenarios if p.label == sc.after)
+        targets = sc.target_langs or parent_sc.target_langs
+        for parent in by_scenario[sc.after]:
+            for t in targets:
+                for k in sc.shots:
+                    cells.append(b.cell(
+                        sc, parent.variant, parent.seed,
+                        langs_part=f"{_langs_part(parent.train_langs)}-to-{t}", shots=k,
+                        languages=[t], test_languages=[t], train_examples=k, parent=parent,
+                    ))
+    ids = [c.id for c in cells]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise LorasumError(f"{source}: cell ids repeat (axes values repeat?): {dupes[:3]}")
+    return cells
+
+
+def _scenario_cells(b: _Builder, sc, axes: Axes, vs: list[Variant]) -> Iterator[Cell]:
+    if isinstance(sc, FullData):
+        if sc.multilingual:
+            for v in vs:
+                for seed in axes.seed:
+                    yield b.cell(sc, v, seed, langs_part=f"multi-{_langs_part(sc.languages)}", shots=None,
+                                 languages=sc.languages, test_languages=sc.languages,
+                                 train_examples=sc.max_train_examples, multilingual=True,
+                                 multilingual_alpha=sc.alpha)
+            return
+        for lang in sc.languages:
+            for v in vs:
+                for seed in axes.seed:
+                    yield b.cell(sc, v, seed, langs_part=lang, shots=None, languages=[lang],
+                                 test_languages=[lang], train_examples=sc.max_train_examples)
+    elif isinstance(sc, LowData):
+        for lang in sc.languages:
+            for k in sc.shots:
+                for v in vs:
+                    for seed in axes.seed:
+                        yield b.cell(sc, v, seed, langs_part=lang, shots=k, languages=[lang],
+                                     test_languages=[lang], train_examples=k)
+    elif isinstance(sc, (ZeroShot, MultiSource)):
+        part = f"{_langs_part(sc.source_langs)}-to-{_langs_part(sc.target_langs)}"
+        for v in vs:
+            for seed in axes.seed:
+                yield b.cell(sc, v, seed, langs_part=part, shots=None, languages=sc.source_langs,
+                             test_languages=sc.target_langs, train_examples=sc.max_train_examples,
+                             multilingual=len(sc.source_langs) > 1)
+    else:  # pragma: no cover - the spec's union is closed
+        raise LorasumError(f"unknown regime {sc.regime}")
+
+
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``"i/n"`` (1-based, as in ``--shard 2/4``) -> ``(i, n)``."""
+    if shard is None:
+        return None
+    if isinstance(shard, tuple):
+        i, n = shard
+    else:
+        try:
+            i, n = (int(x) for x in str(shard).split("/"))
+        except ValueError:
+            raise LorasumError(f"--shard: expected i/n such as 1/4, got {shard!r}") from None
+    if not (n >= 1 and 1 <= i <= n):
+        raise LorasumError(f"--shard: need 1 <= i <= n, got {i}/{n}")
+    return i, n
+
+
+def shard_index(cells: list[Cell], n: int) -> dict[str, int]:
+    """Cell id -> 1-based shard, dealing sorted groups round-robin."""
+    groups = sorted({c.group for c in cells})
+    pos = {g: k % n + 1 for k, g in enumerate(groups)}
+    return {c.id: pos[c.group] for c in cells}
+
+
+def select_shard(cells: list[Cell], shard: str | tuple[int, int] | None) -> list[Cell]:
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return list(cells)
+    i, n = parsed
+    where = shard_index(cells, n)
+    return [c for c in cells if where[c.id] == i]
+
+
+def estimate_steps(config: RunConfig, examples: int | None) -> int | None:
+    """Optimizer steps the runner will take for ``examples`` training examples."""
+    t = config.training
+    if t.max_steps:
+        return t.max_steps
+    if examples is None:
+        return None
+    per_epoch = math.ceil(examples / (t.batch_size * t.grad_accum))
+    return math.ceil(per_epoch * t.epochs)

@@ -1,0 +1,414 @@
+"""Running a study: every cell once, resumably, with locks and a crash-proof manifest.
+
+Layout of a study folder::
+
+    study.yaml            the spec as last run
+    study.json            manifest: every cell, its hash, shard and status (rewritten atomically)
+    runs/<cell id>/       one run folder per cell: cell.json (axes + config hash), .lock while it
+                          runs, and the runner's own files (metrics.json last = complete)
+    cache/                shared inputs: the tiny demo model, the runner's data cache
+    stale/                folders of cells whose config changed, moved aside by rerun_changed
+
+The state that matters lives in the cell folders, never only in ``study.json``: a cell is
+done exactly when its ``metrics.json`` exists and its ``cell.json`` hash matches the spec.
+So shards run on different machines merge by copying ``runs/`` folders, a killed cell is
+resumed by the runner's own checkpoints on the next call, and nothing is counted twice.
+"""
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from lorasum.errors import LorasumError
+from lorasum.io import atomic_write_text, read_json, write_json, write_yaml
+from lorasum.study.cells import Cell, estimate_steps, expand, parse_shard, select_shard, shard_index
+from lorasum.study.resources import materialize, train_sizes
+from lorasum.study.spec import StudySpec, load_study_spec
+
+Runner = Callable[..., dict]
+
+
+# --------------------------------------------------------------------------- folders
+def cell_dir(study_dir: Path, cell_id: str) -> Path:
+    return Path(study_dir) / "runs" / cell_id
+
+
+def default_study_dir(spec: StudySpec) -> Path:
+    return Path(spec.output_dir) if spec.output_dir else Path("runs") / spec.name
+
+
+def load_study(spec_path: str | Path) -> tuple[StudySpec, list[Cell]]:
+    """Validate a study YAML and expand it into cells (parents first)."""
+    spec = load_study_spec(spec_path)
+    return spec, expand(spec, str(spec_path))
+
+
+# --------------------------------------------------------------------------- locks
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class CellLock:
+    """An exclusive lock file holding ``{pid, host, since}``.
+
+    Created with O_EXCL, so two processes never both hold it. A lock left by a dead
+    process on this host (kill -9, power loss) is stale and taken over; a lock from
+    another host cannot be checked and is respected (delete the file if that host is gone).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.held = False
+
+    def _read(self, path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> tuple[bool, dict | None]:
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        holder = None
+        for _ in range(5):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._read(self.path)
+                if holder is None:  # being written right now, or an empty file left by a crash
+                    try:
+                        age = time.time() - self.path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if age < 10:
+                        return False, {"host": "?", "pid": "?"}
+                elif holder.get("host") != me["host"] or _pid_alive(int(holder.get("pid", -1))):
+                    if holder.get("host") == me["host"] and holder.get("pid") == me["pid"]:
+                        return False, holder  # this very process holds it already
+                    return False, holder
+                self._take_over(holder)
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(me, f)
+            self.held = True
+            return True, None
+        return False, holder
+
+    def _take_over(self, stale: dict | None) -> None:
+        # rename first: of two processes taking over the same stale lock only one rename succeeds
+        aside = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:
+            return
+        if self._read(aside) != stale:
+            # someone else took it over between our read and our rename: give it back
+            try:
+                os.link(aside, self.path)
+            except FileExistsError:
+                pass
+        aside.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+# --------------------------------------------------------------------------- status
+def cell_status(study_dir: Path, cell: Cell) -> str:
+    """done | changed | running | failed | partial | pending, read from the cell folder."""
+    d = cell_dir(study_dir, cell.id)
+    info = _read_cell_json(d)
+    if info is not None and info.get("config_hash") != cell.config_hash:
+        return "changed"
+    if (d / "metrics.json").is_file():
+        return "done" if info is not None else "changed"
+    lock = d / ".lock"
+    if lock.exists():
+        holder = CellLock(lock)._read(lock) or {}
+        if holder.get("host") != socket.gethostname() or _pid_alive(int(holder.get("pid", -1))):
+            return "running"
+    if info is not None and info.get("error"):
+        return "failed"
+    if info is not None:
+        return "partial"
+    return "pending"
+
+
+def _read_cell_json(d: Path) -> dict | None:
+    try:
+        return read_json(d / "cell.json")
+    except (OSError, ValueError):
+        return None
+
+
+def write_manifest(study_dir: Path, spec: StudySpec, cells: list[Cell], spec_path: str | Path | None = None,
+                   shards: int | None = None) -> dict:
+    """Rewrite ``study.json`` from the cell folders (the folders are the truth)."""
+    where = shard_index(cells, shards) if shards else {}
+    entries = []
+    for c in cells:
+        entries.append({"id": c.id, "config_hash": c.config_hash, "status": cell_status(study_dir, c),
+                        "parent": c.parent, **({"shard": f"{where[c.id]}/{shards}"} if shards else {})})
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    manifest = {"name": spec.name, "spec": str(spec_path) if spec_path else None,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "counts": counts, "cells": entries}
+    write_json(Path(study_dir) / "study.json", manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- estimates
+@dataclass
+class Estimate:
+    train_examples: int | None
+    epochs: float
+    steps: int | None
+
+
+def estimate(cell: Cell) -> Estimate:
+    sizes = train_sizes(cell.config)
+    total = None if any(v is None for v in sizes.values()) else sum(sizes.values())  # type: ignore[arg-type]
+    return Estimate(total, cell.config.training.epochs, estimate_steps(cell.config, total))
+
+
+def _fmt_int(n: int | None) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
+
+
+def _langs_label(langs: tuple[str, ...]) -> str:
+    return "+".join(langs) if len(langs) <= 3 else f"{len(langs)} langs"
+
+
+def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: Path,
+               shard: tuple[int, int] | None) -> list[dict]:
+    """The dry-run table: every selected cell with its estimated work."""
+    where = shard_index(cells, shard[1]) if shard else {}
+    table = Table(title=f"study {spec.name}: {len(cells)} cells" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""),
+                  show_lines=False, header_style="bold")
+    rows, lines = [], []
+    tot_ex_ep, tot_steps, unknown = 0.0, 0, 0
+    for k, c in enumerate(cells, 1):
+        e = estimate(c)
+        status = cell_status(study_dir, c)
+        langs = f"{_langs_label(c.train_langs)} -> {_langs_label(c.test_langs)}"
+        lines.append((str(k), c.id, c.config_hash, status, langs, _fmt_int(e.train_examples), f"{e.epochs:g}",
+                      _fmt_int(e.steps)))
+        if e.train_examples is None or e.steps is None:
+            unknown += 1
+        else:
+            tot_ex_ep += e.train_examples * e.epochs
+            tot_steps += e.steps
+        rows.append({"id": c.id, "config_hash": c.config_hash, "status": status, "train_examples": e.train_examples,
+                     "epochs": e.epochs, "steps": e.steps, **({"shard": where[c.id]} if shard else {})})
+    for j, col in enumerate(("#", "cell", "hash", "status", "train -> test", "examples", "epochs", "steps")):
+        # every column keeps its full width except the cell id, which folds on a narrow terminal
+        widest = max([len(col)] + [len(line[j]) for line in lines])
+        table.add_column(col, justify="right" if col in ("#", "examples", "epochs", "steps") else "left",
+                         overflow="fold", min_width=None if col == "cell" else widest)
+    for line in lines:
+        table.add_row(*line)
+    console.print(table)
+    by_regime: dict[str, int] = {}
+    for c in cells:
+        by_regime[c.scenario] = by_regime.get(c.scenario, 0) + 1
+    console.print("cells per scenario: " + ", ".join(f"{k} {v}" for k, v in by_regime.items()))
+    console.print(f"estimated work: {tot_ex_ep:,.0f} training examples x epochs, {tot_steps:,} optimizer steps"
+                  + (f" (+ {unknown} cells of unknown size: full splits are counted when loaded)" if unknown else ""))
+    return rows
+
+
+# --------------------------------------------------------------------------- running
+def _default_runner() -> Runner:
+    try:
+        from lorasum.run import train_and_evaluate
+    except ImportError as err:
+        raise LorasumError(f"the training pipeline (lorasum.run) is not available: {err}") from None
+    return train_and_evaluate
+
+
+def _runner_kwargs(runner: Runner, study_dir: Path, progress: bool) -> dict:
+    try:
+        params = inspect.signature(runner).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs: dict = {}
+    if "progress" in params:
+        kwargs["progress"] = progress
+    # shared work done once: the runner's sampled/tokenized data cache, if it takes one
+    if "cache_dir" in params:
+        kwargs["cache_dir"] = Path(study_dir).resolve() / "cache" / "data"
+    return kwargs
+
+
+def _move_aside(study_dir: Path, cell: Cell) -> Path:
+    d = cell_dir(study_dir, cell.id)
+    old = (_read_cell_json(d) or {}).get("config_hash", "unknown")
+    dest = Path(study_dir) / "stale" / f"{cell.id}@{old}"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(d, dest)
+    return dest
+
+
+def run_study(
+    spec_path: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    shard: str | tuple[int, int] | None = None,
+    dry_run: bool = False,
+    cells: list[str] | None = None,
+    rerun_changed: bool = False,
+    runner: Runner | None = None,
+    progress: bool = True,
+    runner_progress: bool = False,
+    console: Console | None = None,
+) -> dict:
+    """Run (or with ``dry_run`` only list) the cells of a study; return a summary dict.
+
+    ``shard="i/n"`` runs a deterministic 1-based share of the cells; ``cells`` keeps only
+    cells whose id matches one of the glob patterns (their parents are kept too).
+    Finished cells are skipped; interrupted ones are resumed by the runner. A cell whose
+    config changed since it ran stops the study unless ``rerun_changed`` moves the old
+    folder to ``stale/`` and runs it again. ``runner`` defaults to
+    :func:`lorasum.run.train_and_evaluate` (tests pass a fake one).
+    """
+    console = console or Console(width=shutil.get_terminal_size((200, 40)).columns, quiet=not progress and not dry_run)
+    spec, all_cells = load_study(spec_path)
+    study_dir = Path(out_dir) if out_dir else default_study_dir(spec)
+    shard_t = parse_shard(shard)
+    selected = select_shard(all_cells, shard_t)
+    if cells:
+        keep = {c.id for c in selected if any(fnmatch.fnmatchcase(c.id, p) for p in cells)}
+        keep |= {c.parent for c in selected if c.id in keep and c.parent}
+        selected = [c for c in selected if c.id in keep]
+        if not selected:
+            raise LorasumError(f"no cell of {spec_path} matches {cells}")
+    if dry_run:
+        rows = print_grid(console, spec, selected, study_dir, shard_t)
+        return {"study_dir": str(study_dir), "dry_run": True, "cells": rows}
+
+    changed = [c for c in selected if cell_status(study_dir, c) == "changed"]
+    if changed and not rerun_changed:
+        ids = ", ".join(c.id for c in changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise LorasumError(
+            f"{spec_path}: {len(changed)} cell(s) were run with a different config than the spec now gives "
+            f"({ids}); pass --rerun-changed to move their old folders to {study_dir / 'stale'} and run them again"
+        )
+    study_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(study_dir / "study.yaml", Path(spec_path).read_text(encoding="utf-8"))
+    for c in changed:
+        dest = _move_aside(study_dir, c)
+        console.print(f"[yellow]moved aside[/] {c.id} (config changed) -> {dest}")
+    write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
+
+    run = runner or _default_runner()
+    kwargs = _runner_kwargs(run, study_dir, runner_progress)
+    # a cell costs its steps plus a fixed overhead (loading, generation, scoring), in step units
+    weights = {c.id: float(estimate(c).steps or 1) + 10.0 for c in selected}
+    outcome: dict[str, list[str]] = {k: [] for k in ("ran", "skipped", "failed", "waiting", "locked")}
+    spent, done_weight = 0.0, 0.0
+    remaining = sum(weights[c.id] for c in selected)
+    for k, c in enumerate(selected, 1):
+        tag = f"[{k}/{len(selected)}]"
+        status = cell_status(study_dir, c)
+        remaining -= weights[c.id]
+        if status == "done":
+            outcome["skipped"].append(c.id)
+            console.print(f"[dim]{tag} = {c.id} done before[/]")
+            continue
+        if c.parent and cell_status(study_dir, _by_id(all_cells, c.parent)) != "done":
+            outcome["waiting"].append(c.id)
+            console.print(f"[yellow]{tag} … {c.id} waits for {c.parent}[/]")
+            continue
+        t0 = time.monotonic()
+        result = _run_cell(study_dir, c, run, kwargs, all_cells)
+        dt = time.monotonic() - t0
+        if result == "locked":
+            outcome["locked"].append(c.id)
+            console.print(f"[yellow]{tag} ~ {c.id} is running in another process[/]")
+            continue
+        spent += dt
+        done_weight += weights[c.id]
+        eta = spent / done_weight * remaining if done_weight else 0.0
+        if isinstance(result, Exception):
+            outcome["failed"].append(c.id)
+            console.print(f"[red]{tag} x {c.id} failed after {_fmt_seconds(dt)}: {result}[/]")
+        else:
+            outcome["ran"].append(c.id)
+            rl = result.get("rouge", {}).get("overall", {}).get("rougeL", {}).get("mean")
+            score = f"ROUGE-L {rl:.2f}" if isinstance(rl, (int, float)) else ""
+            console.print(f"[green]{tag} ✓ {c.id}[/] {_fmt_seconds(dt)} {score}  ETA {_fmt_seconds(eta)}")
+        write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
+    manifest = write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
+    console.print("study " + spec.name + ": " + ", ".join(f"{len(v)} {k}" for k, v in outcome.items() if v)
+                  + f" -> {study_dir}")
+    return {"study_dir": str(study_dir), "dry_run": False, **outcome, "counts": manifest["counts"]}
+
+
+def _by_id(cells: list[Cell], cid: str) -> Cell:
+    return next(c for c in cells if c.id == cid)
+
+
+def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, all_cells: list[Cell]) -> dict | Exception | str:
+    d = cell_dir(study_dir, cell.id)
+    lock = CellLock(d / ".lock")
+    ok, _holder = lock.acquire()
+    if not ok:
+        return "locked"
+    try:
+        # re-check under the lock: another process may have finished it meanwhile
+        if cell_status(study_dir, cell) == "done":
+            return read_json(d / "metrics.json")
+        info = _read_cell_json(d) or {}
+        info.update(cell.axes())
+        info.update(host=socket.gethostname(), pid=os.getpid(), attempts=int(info.get("attempts", 0)) + 1,
+                    started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), error=None)
+        write_json(d / "cell.json", info)
+        try:
+            parent_dir = str(cell_dir(study_dir, cell.parent).resolve()) if cell.parent else None
+            config = materialize(cell.config, Path(study_dir).resolve() / "cache", init_from=parent_dir)
+            write_yaml(d / "cell_config.yaml", cell.config.to_dict())
+            metrics = run(config, d, **kwargs)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:  # a failed cell is recorded and the study goes on
+            info["error"] = f"{type(err).__name__}: {err}"
+            write_json(d / "cell.json", info)
+            return err
+        if not (d / "metrics.json").is_file():
+            info["error"] = "the runner returned without writing metrics.json"
+            write_json(d / "cell.json", info)
+            return LorasumError(info["error"])
+        info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_json(d / "cell.json", info)
+        return metrics
+    finally:
+        lock.release()

@@ -1,0 +1,254 @@
+"""Typed study spec: one YAML file describes a whole grid of runs.
+
+A study names a ``base`` run config (the same sections as a run YAML), the ``axes`` to
+cross (method, LoRA rank and targets, seed) and a list of ``scenarios`` in the paper's
+vocabulary (``full_data``, ``low_data``, ``zero_shot``, ``few_shot``, ``multi_source``).
+:mod:`lorasum.study.cells` turns a validated :class:`StudySpec` into runs.
+
+Validation happens here, at the boundary: an unknown or wrong field raises
+:class:`~lorasum.errors.LorasumError` naming the field and the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lorasum.config import LoraTargets, parse_run_config, read_yaml
+from lorasum.errors import LorasumError
+from lorasum.languages import LEAKING_PAIRS, normalize_lang
+
+REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _lang_list(v: Any) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not v:
+        raise ValueError("at least one language is needed")
+    try:
+        out = [normalize_lang(x) for x in v]
+    except LorasumError as err:
+        raise ValueError(str(err)) from None
+    if len(set(out)) != len(out):
+        raise ValueError(f"languages repeat: {out}")
+    return out
+
+
+Langs = Annotated[list[str], BeforeValidator(_lang_list)]
+
+
+class Axes(_Strict):
+    """Values crossed in every scenario. ``rank``/``targets``/``alpha_per_rank`` apply to LoRA only."""
+
+    method: list[Literal["full", "lora"]] = Field(default_factory=lambda: ["full", "lora"], min_length=1)
+    rank: list[int] = Field(default_factory=lambda: [8], min_length=1)
+    targets: list[LoraTargets] = Field(default_factory=lambda: ["attention"], min_length=1)
+    seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    # LoRA alpha = alpha_per_rank * rank when set; otherwise the base method's alpha
+    alpha_per_rank: float | None = Field(default=None, gt=0)
+
+    @field_validator("rank")
+    @classmethod
+    def _ranks(cls, v: list[int]) -> list[int]:
+        if any(r < 1 for r in v):
+            raise ValueError("ranks must be >= 1")
+        if len(set(v)) != len(v):
+            raise ValueError(f"ranks repeat: {v}")
+        return v
+
+    @field_validator("method", "seed")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(map(str, v))) != len(v):
+            raise ValueError(f"values repeat: {v}")
+        return v
+
+
+class _Scenario(_Strict):
+    # unique within the study; the first part of every cell id (default: the regime)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    # run-config sections (model/data/method/training/generation) overlaid on the base
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    # replaces the study-level axes for this scenario, key by key
+    axes: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.regime  # type: ignore[attr-defined]
+
+
+class FullData(_Scenario):
+    """All training data of each language (one run per language), or of all at once."""
+
+    regime: Literal["full_data"]
+    languages: Langs
+    multilingual: bool = False
+    # language upsampling exponent for multilingual training (XL-Sum: 0.5)
+    alpha: float = Field(default=0.5, gt=0, le=1)
+    # optional per-language cap, for budgets smaller than the paper's
+    max_train_examples: int | None = Field(default=None, ge=1)
+
+
+
+class LowData(_Scenario):
+    """k seeded random training examples per language, several seeds per k."""
+
+    regime: Literal["low_data"]
+    languages: Langs
+    shots: list[int] = Field(min_length=1)
+
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("shots must be >= 1")
+        return sorted(set(v))
+
+
+class _Transfer(_Scenario):
+    source_langs: Langs
+    target_langs: Langs
+    # zh-CN/zh-TW and sr-Cyrl/sr-Latn share articles in XL-Sum: transfer between them leaks
+    allow_leaking_pairs: bool = False
+    max_train_examples: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _held_out(self) -> "_Transfer":
+        both = sorted(set(self.source_langs) & set(self.target_langs))
+        if both:
+            raise ValueError(f"target_langs must be held out from source_langs; both have {both}")
+        if not self.allow_leaking_pairs:
+            for s in self.source_langs:
+                for t in self.target_langs:
+                    if frozenset({s, t}) in LEAKING_PAIRS:
+                        raise ValueError(
+                            f"{s} -> {t} leaks: XL-Sum's {s} and {t} share articles; "
+                            "choose another pair or set allow_leaking_pairs: true"
+                        )
+        return self
+
+
+class ZeroShot(_Transfer):
+    """Train on ``source_langs``; score on ``target_langs`` with no target data."""
+
+    regime: Literal["zero_shot"]
+
+
+class MultiSource(_Transfer):
+    """Train on several ``source_langs``; score on held-out ``target_langs``."""
+
+    regime: Literal["multi_source"]
+
+
+class FewShot(_Scenario):
+    """Continue each finished zero-shot run on k examples of one target language.
+
+    LoRA runs continue the zero-shot run's adapter (the same adapter, not a new one);
+    full runs continue its fine-tuned model. Each cell depends on its zero-shot cell.
+    """
+
+    regime: Literal["few_shot"]
+    after: str = Field(description="name of the zero_shot scenario to continue from")
+    shots: list[int] = Field(min_length=1)
+    # default: all target_langs of the zero-shot scenario
+    target_langs: Langs | None = None
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("shots must be >= 1")
+        return sorted(set(v))
+
+
+Scenario = Annotated[Union[FullData, LowData, ZeroShot, FewShot, MultiSource], Field(discriminator="regime")]
+
+
+class StudySpec(_Strict):
+    """A whole study: the base run, the axes, and the scenarios to cross them with."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    # where runs go; relative paths are taken from the current directory
+    output_dir: str | None = None
+    base: dict[str, Any] = Field(default_factory=dict)
+    # run-config sections overlaid on the base for every full / every LoRA cell
+    per_method: dict[Literal["full", "lora"], dict[str, Any]] = Field(default_factory=dict)
+    axes: Axes = Field(default_factory=Axes)
+    scenarios: list[Scenario] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> "StudySpec":
+        seen: dict[str, int] = {}
+        for i, sc in enumerate(self.scenarios):
+            if sc.label in seen:
+                raise ValueError(
+                    f"scenarios {seen[sc.label]} and {i} are both named {sc.label!r}; give them distinct `name`s"
+                )
+            seen[sc.label] = i
+        for sc in self.scenarios:
+            if isinstance(sc, FewShot):
+                parent = next((p for p in self.scenarios if p.label == sc.after), None)
+                if not isinstance(parent, ZeroShot):
+                    raise ValueError(f"few_shot scenario {sc.label!r}: after={sc.after!r} names no zero_shot scenario")
+                extra = sorted(set(sc.target_langs or []) - set(parent.target_langs))
+                if extra:
+                    raise ValueError(
+                        f"few_shot scenario {sc.label!r}: target_langs {extra} are not targets of {sc.after!r}"
+                    )
+        return self
+
+    def scenario_axes(self, scenario: _Scenario, source: str) -> Axes:
+        """The study axes with the scenario's replacements applied (validated)."""
+        merged = {**self.axes.model_dump(), **scenario.axes}
+        try:
+            return Axes.model_validate(merged)
+        except ValidationError as err:
+            raise LorasumError(_format(err, f"{source}: scenario {scenario.label}: axes")) from None
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in REGIMES)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling and where it is nested)"
+        elif e["type"] == "union_tag_invalid":
+            msg = f"regime must be one of {', '.join(REGIMES)}"
+        elif e["type"] == "union_tag_not_found":
+            msg = f"every scenario needs a `regime`: one of {', '.join(REGIMES)}"
+        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_study_spec(data: dict, source: str = "<study>") -> StudySpec:
+    """Validate a dict as a :class:`StudySpec`; errors name ``source`` and the field."""
+    try:
+        spec = StudySpec.model_validate(data or {})
+    except ValidationError as err:
+        raise LorasumError(_format(err, source)) from None
+    # the base must be a valid run config on its own (method defaults apply)
+    parse_run_config(spec.base, f"{source}: base")
+    for method, over in spec.per_method.items():
+        unknown = sorted(set(over) - {"model", "data", "method", "training", "generation"})
+        if unknown:
+            raise LorasumError(f"{source}: per_method.{method}: unknown sections {unknown}")
+    for i, sc in enumerate(spec.scenarios):
+        unknown = sorted(set(sc.overrides) - {"model", "data", "method", "training", "generation"})
+        if unknown:
+            raise LorasumError(f"{source}: scenarios.{i}.overrides: unknown sections {unknown}")
+        spec.scenario_axes(sc, source)
+    return spec
+
+
+def load_study_spec(path: str | Path) -> StudySpec:
+    """Read and validate a study YAML file."""
+    return parse_study_spec(read_yaml(path), str(path))
