@@ -6,7 +6,6 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import tiny_run_config
 from lorasum.data.causal import prompt_ids
 from lorasum.run import train_and_evaluate
 
@@ -22,7 +21,7 @@ def _prompt_logits(model, tok):
         return model(input_ids=torch.tensor([ids])).logits
 
 
-def test_decoder_lora_run_targets_llama_modules_and_adapter_reloads_with_plain_peft(tiny_llama, tmp_path):
+def test_decoder_lora_run_targets_llama_modules_and_adapter_reloads_with_plain_peft(tiny_llama, tiny_run_config, tmp_path):
     run = tmp_path / "lora"
     cfg = tiny_run_config(tiny_llama, "lora", method__targets="attention+ffn", **LONGER_PROMPTS)
     metrics = train_and_evaluate(cfg, run, progress=False)
@@ -44,7 +43,7 @@ def test_decoder_lora_run_targets_llama_modules_and_adapter_reloads_with_plain_p
         "the adapter did not change the outputs"
 
 
-def test_decoder_full_run_trains_on_summary_tokens_and_saves_a_model(tiny_llama, tmp_path):
+def test_decoder_full_run_trains_on_summary_tokens_and_saves_a_model(tiny_llama, tiny_run_config, tmp_path):
     cfg = tiny_run_config(tiny_llama, "full", training__lr=3e-3, training__max_steps=6, **LONGER_PROMPTS)
     metrics = train_and_evaluate(cfg, tmp_path / "full", progress=False)
     assert metrics["efficiency"]["trainable_share"] == 1.0

@@ -8,7 +8,6 @@ import sys
 import pytest
 import torch
 
-from conftest import tiny_run_config
 from lorasum.data.features import encode_seq2seq
 from lorasum.models.load import load_base
 from lorasum.train import Trainer
@@ -16,7 +15,7 @@ from lorasum.train import Trainer
 pytestmark = pytest.mark.slow
 
 
-def test_item_is_called_only_when_logging(tiny_mt5, tmp_path, monkeypatch):
+def test_item_is_called_only_when_logging(tiny_mt5, tiny_run_config, tmp_path, monkeypatch):
     import json
 
     from lorasum.demo import DATA
