@@ -145,3 +145,21 @@ def test_length_batches_fill_the_padded_batch_budget_longest_first():
         assert len(b) * lengths[b[0]] <= 2 * 512 and lengths[b[0]] == max(lengths[i] for i in b)
         assert len(b) <= 8
     assert max(len(b) for b in batches) == 8  # short ones fill the budget, up to 4 x batch_size
+
+
+def test_tensor_no_repeat_ngram_bans_what_transformers_bans():
+    import torch
+    from transformers.generation.logits_process import NoRepeatNGramLogitsProcessor
+
+    from lorasum.generate import TensorNoRepeatNGram
+
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 2, 3, 4):
+        for length in (1, 2, 3, 5, 20, 60):
+            ids = torch.randint(0, 6, (7, length), generator=g)
+            scores = torch.randn(7, 10, generator=g)
+            expected = NoRepeatNGramLogitsProcessor(n)(ids, scores.clone())
+            assert torch.equal(TensorNoRepeatNGram(n)(ids, scores.clone()), expected), (n, length)
+    # and it does ban something: "a b a" may not continue with "b" for n=2
+    scores = TensorNoRepeatNGram(2)(torch.tensor([[1, 2, 1]]), torch.zeros(1, 4))
+    assert scores[0].tolist() == [0, 0, -float("inf"), 0]
