@@ -10,13 +10,31 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang
 
 XLSUM_HUB_ID = "csebuetnlp/xlsum"
 DEFAULT_MODEL = "google/mt5-small"
+
+
+def lang_list(v: Any) -> list[str]:
+    """Validate a language or list of languages into distinct XL-Sum codes."""
+    if isinstance(v, str):
+        v = [v]
+    if not v:
+        raise ValueError("at least one language is needed")
+    try:
+        out = [normalize_lang(x) for x in v]
+    except LorasumError as err:
+        raise ValueError(str(err)) from None
+    if len(set(out)) != len(out):
+        raise ValueError(f"languages repeat: {out}")
+    return out
+
+
+Langs = Annotated[list[str], BeforeValidator(lang_list)]
 
 
 class _Strict(BaseModel):
@@ -41,9 +59,9 @@ class DataConfig(_Strict):
     """
 
     source: str = XLSUM_HUB_ID
-    languages: list[str] = Field(default_factory=lambda: ["en"])
+    languages: Langs = Field(default_factory=lambda: ["en"])
     # languages scored on the test split; default: the training languages (zero-shot: others)
-    test_languages: list[str] | None = None
+    test_languages: Langs | None = None
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     id_field: str = "id"
     text_field: str = "text"
@@ -58,23 +76,6 @@ class DataConfig(_Strict):
     test_examples: int | None = Field(default=None, ge=1, description="per language")
     sample_seed: int = 0
     skip_bad_rows: bool = False
-
-    @field_validator("languages", "test_languages", mode="before")
-    @classmethod
-    def _langs(cls, v: Any) -> list[str] | None:
-        if v is None:
-            return None
-        if isinstance(v, str):
-            v = [v]
-        if not v:
-            raise ValueError("at least one language is needed")
-        try:
-            out = [normalize_lang(x) for x in v]
-        except LorasumError as err:
-            raise ValueError(str(err)) from None
-        if len(set(out)) != len(out):
-            raise ValueError(f"languages repeat: {out}")
-        return out
 
     @property
     def eval_languages(self) -> list[str]:

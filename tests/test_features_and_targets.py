@@ -1,5 +1,3 @@
-import torch
-
 from lorasum.config import LoraMethod
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, labels_for_decoding
 from lorasum.errors import LorasumError

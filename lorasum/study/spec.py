@@ -13,34 +13,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lorasum.config import LoraTargets, parse_run_config, read_yaml
+from lorasum.config import Langs, LoraTargets, parse_run_config, read_yaml
 from lorasum.errors import LorasumError
-from lorasum.languages import LEAKING_PAIRS, normalize_lang
+from lorasum.languages import LEAKING_PAIRS
 
 REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source")
+
+
+def _shot_list(v: list[int]) -> list[int]:
+    if any(k < 1 for k in v):
+        raise ValueError("shots must be >= 1")
+    return sorted(set(v))
+
+
+Shots = Annotated[list[int], AfterValidator(_shot_list), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _lang_list(v: Any) -> list[str]:
-    if isinstance(v, str):
-        v = [v]
-    if not v:
-        raise ValueError("at least one language is needed")
-    try:
-        out = [normalize_lang(x) for x in v]
-    except LorasumError as err:
-        raise ValueError(str(err)) from None
-    if len(set(out)) != len(out):
-        raise ValueError(f"languages repeat: {out}")
-    return out
-
-
-Langs = Annotated[list[str], BeforeValidator(_lang_list)]
 
 
 class Axes(_Strict):
@@ -101,15 +95,8 @@ class LowData(_Scenario):
 
     regime: Literal["low_data"]
     languages: Langs
-    shots: list[int] = Field(min_length=1)
+    shots: Shots
 
-
-    @field_validator("shots")
-    @classmethod
-    def _shots(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("shots must be >= 1")
-        return sorted(set(v))
 
 
 class _Transfer(_Scenario):
@@ -156,16 +143,9 @@ class FewShot(_Scenario):
 
     regime: Literal["few_shot"]
     after: str = Field(description="name of the zero_shot scenario to continue from")
-    shots: list[int] = Field(min_length=1)
+    shots: Shots
     # default: all target_langs of the zero-shot scenario
     target_langs: Langs | None = None
-
-    @field_validator("shots")
-    @classmethod
-    def _shots(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("shots must be >= 1")
-        return sorted(set(v))
 
 
 Scenario = Annotated[Union[FullData, LowData, ZeroShot, FewShot, MultiSource], Field(discriminator="regime")]

@@ -13,8 +13,6 @@ from lorasum.languages import XLSUM_CODES
 from lorasum.metrics import score_items
 from lorasum.metrics.stemmers import stopwords_available
 
-from .conftest import SHARED
-
 pytest.importorskip("multilingual_rouge", reason="reference scorer `multilingual-rouge` not installed")
 if not stopwords_available():
     pytest.skip("NLTK stopwords corpus missing: the reference scorer cannot run", allow_module_level=True)
