@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from lorasum.config import DataConfig, GenerationConfig, RunConfig, parse_run_config
+from lorasum.config import DataConfig, GenerationConfig, RunConfig, parse_run_config, read_yaml
 from lorasum.errors import LorasumError
 from lorasum.generate import generate_summaries
 from lorasum.io import write_json, write_jsonl
@@ -50,7 +50,7 @@ def load_for_inference(model: str, adapter: str | None = None, *, precision: str
 
     path = Path(model)
     if (path / "config.yaml").exists() and adapter is None:
-        cfg = parse_run_config(_read_yaml(path / "config.yaml"), str(path / "config.yaml"))
+        cfg = _run_config(model)
         if (path / "adapter").exists():
             return load_for_inference(cfg.model.name, str(path / "adapter"), precision=precision)
         if (path / "model").exists():
@@ -69,12 +69,6 @@ def load_for_inference(model: str, adapter: str | None = None, *, precision: str
     return base, tok, fam
 
 
-def _read_yaml(path: Path) -> dict:
-    from lorasum.config import read_yaml
-
-    return read_yaml(path)
-
-
 def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,
              generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000) -> dict:
     """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``."""
@@ -82,12 +76,13 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
     from lorasum.data.sources import load_examples
 
     out_dir = Path(out_dir)
-    gen = generation or _run_generation(model) or GenerationConfig()
+    run_cfg = _run_config(model)
+    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
     m, tok, fam = load_for_inference(model, adapter)
     test = sample_per_lang(load_examples(data, "test", data.eval_languages), data.test_examples, data.sample_seed,
                            split="test", strict=False)
     rows = [ex for r in test.values() for ex in r]
-    prompt = _run_prompt(model)
+    prompt = (run_cfg or RunConfig()).model.prompt_template
     rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
                                       resamples=resamples)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
@@ -97,18 +92,9 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
 
 
 def _run_config(model: str) -> RunConfig | None:
+    """The config of a run folder, or None for a model folder / hub id."""
     p = Path(model) / "config.yaml"
-    return parse_run_config(_read_yaml(p), str(p)) if p.exists() else None
-
-
-def _run_generation(model: str) -> GenerationConfig | None:
-    cfg = _run_config(model)
-    return cfg.generation if cfg else None
-
-
-def _run_prompt(model: str) -> str | None:
-    cfg = _run_config(model)
-    return cfg.model.prompt_template if cfg else RunConfig().model.prompt_template
+    return parse_run_config(read_yaml(p), str(p)) if p.exists() else None
 
 
 def summarize(model: str, texts: list[str], lang: str, *, adapter: str | None = None,
@@ -118,6 +104,7 @@ def summarize(model: str, texts: list[str], lang: str, *, adapter: str | None = 
 
     lang = normalize_lang(lang, "--lang")
     m, tok, fam = load_for_inference(model, adapter)
-    gen = generation or _run_generation(model) or GenerationConfig()
+    run_cfg = _run_config(model)
+    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
     return generate_summaries(m, tok, texts, gen, langs=[lang] * len(texts), is_decoder_only=fam == "decoder",
-                              prompt_template=_run_prompt(model), progress=progress)
+                              prompt_template=(run_cfg or RunConfig()).model.prompt_template, progress=progress)
