@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, EncoderDecoderCache, LogitsProcessor, LogitsProcessorList
 
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
@@ -45,6 +45,23 @@ class TensorNoRepeatNGram(LogitsProcessor):
         banned = torch.zeros(scores.shape, dtype=torch.int32, device=scores.device)
         banned.scatter_add_(1, windows[..., -1], match.to(torch.int32))
         return scores.masked_fill(banned > 0, -float("inf"))
+
+
+class BeamSearchCache(EncoderDecoderCache):
+    """An encoder-decoder cache whose beam reorder leaves the cross-attention cache alone.
+
+    Beam search reorders the cache at every step, and transformers' cache reorders the
+    cross-attention keys and values too: a copy of ``rows x source length`` per layer and
+    step. All beams of one article hold the same cross-attention states and a beam is only
+    ever replaced by another beam of the same article, so that copy changes nothing; skipping
+    it makes CPU beam search about a third faster with identical output (a test checks).
+    """
+
+    def __init__(self):
+        super().__init__(DynamicCache(), DynamicCache())
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self.self_attention_cache.reorder_cache(beam_idx)
 
 
 def length_batches(lengths: list[int], batch_size: int, max_source_length: int, *,
@@ -102,7 +119,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
             for batch_idx in mine:
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}
-                ids = model.generate(**batch, **gen_kwargs)
+                extra = {"past_key_values": BeamSearchCache()} if not is_decoder_only and cfg.num_beams > 1 else {}
+                ids = model.generate(**batch, **gen_kwargs, **extra)
                 if is_decoder_only:
                     ids = ids[:, batch["input_ids"].shape[1]:]
                 for i, text in zip(batch_idx, tokenizer.batch_decode(ids, skip_special_tokens=True)):

@@ -163,3 +163,23 @@ def test_tensor_no_repeat_ngram_bans_what_transformers_bans():
     # and it does ban something: "a b a" may not continue with "b" for n=2
     scores = TensorNoRepeatNGram(2)(torch.tensor([[1, 2, 1]]), torch.zeros(1, 4))
     assert scores[0].tolist() == [0, 0, -float("inf"), 0]
+
+
+@pytest.mark.parametrize("arch", ["mt5", "bart"])
+def test_beam_search_cache_gives_identical_summaries(arch, tmp_path):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from lorasum.generate import BeamSearchCache, TensorNoRepeatNGram
+    from lorasum.models.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path / arch, arch, d_model=32, layers=2)
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    x = tok(["Un pont a ouvert à Lyon.", "Пожар закрыл мост в Казани; никто не пострадал.", "成都新博物馆"],
+            return_tensors="pt", padding=True)
+    kw = dict(num_beams=4, max_new_tokens=24, length_penalty=0.6, early_stopping=True,
+              logits_processor=[TensorNoRepeatNGram(2)])
+    with torch.inference_mode():
+        expected = model.generate(**x, **kw)
+        got = model.generate(**x, **kw, past_key_values=BeamSearchCache())
+    assert torch.equal(expected, got)
