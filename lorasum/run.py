@@ -20,7 +20,7 @@ from lorasum.data.sampling import mix_languages, sample_per_lang
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
-from lorasum.models.load import check_precision, load_base, load_model_config
+from lorasum.models.load import check_precision, family, load_base, load_model_config, load_tokenizer
 from lorasum.models.lora import apply_lora, count_parameters, load_adapter
 from lorasum.train import Trainer, make_accelerator
 
@@ -132,29 +132,32 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     from transformers import set_seed
 
     set_seed(config.training.seed)
-    check_precision(load_model_config(config.model.name, config.model.revision), config.training.precision)
+    model_config = load_model_config(config.model.name, config.model.revision)
+    check_precision(model_config, config.training.precision)  # fail before any data is read
     data = prepare_data(config)
-    model, tokenizer, fam = build_model(config)
     is_lora = config.method.name == "lora"
-    trainable, total = count_parameters(model)
-    train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
-    val_rows = [ex for rows in data.validation.values() for ex in rows]
-    with acc.main_process_first():  # the main process fills the token cache, the others read it
-        train_features = encode(train_rows, tokenizer, fam, config, cache)
-        val_features = encode(val_rows, tokenizer, fam, config, cache)
-
     artifact_dir = run_dir / ("adapter" if is_lora else "model")
     train_info_path = run_dir / "train_result.json"
     if train_info_path.exists() and artifact_dir.exists():
-        train_info = read_json(train_info_path)  # trained before an interruption during evaluation
-        model = _reload_trained(config, fam, artifact_dir)
+        # trained before an interruption during evaluation: load the result, do not train again
+        train_info = read_json(train_info_path)
+        fam = family(model_config)
+        model = _reload_trained(config, artifact_dir)
+        tokenizer = load_tokenizer(str(artifact_dir))
     else:
+        model, tokenizer, fam = build_model(config)
+        trainable, total = count_parameters(model)
+        train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
+        val_rows = [ex for rows in data.validation.values() for ex in rows]
+        with acc.main_process_first():  # the main process fills the token cache, the others read it
+            train_features = encode(train_rows, tokenizer, fam, config, cache)
+            val_features = encode(val_rows, tokenizer, fam, config, cache)
         trainer = Trainer(model, train_features, val_features, config.training, run_dir,
                           pad_token_id=tokenizer.pad_token_id, is_decoder_only=fam == "decoder",
                           accelerator=acc, progress=progress)
         result = trainer.train()
         model = acc.unwrap_model(trainer.model)
-        train_info = result.to_dict()
+        train_info = {**result.to_dict(), "trainable_params": trainable, "total_params": total}
         if acc.is_main_process:
             save_artifact(model, tokenizer, is_lora, run_dir)
             write_json(train_info_path, train_info)
@@ -168,6 +171,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
                                       prompt_template=config.model.prompt_template, accelerator=acc,
                                       progress=progress)
     eval_seconds = time.perf_counter() - t0
+    artifact_bytes = dir_size_bytes(artifact_dir)
     metrics = {
         "run": {
             "method": config.method.name,
@@ -182,11 +186,11 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         },
         "rouge": rouge,
         "efficiency": {
-            "trainable_params": trainable,
-            "total_params": total,
-            "trainable_share": trainable / total,
-            "artifact_bytes": dir_size_bytes(artifact_dir),
-            "artifact_mb": round(dir_size_bytes(artifact_dir) / 2**20, 3),
+            "trainable_params": train_info["trainable_params"],
+            "total_params": train_info["total_params"],
+            "trainable_share": train_info["trainable_params"] / train_info["total_params"],
+            "artifact_bytes": artifact_bytes,
+            "artifact_mb": round(artifact_bytes / 2**20, 3),
             "train_seconds": train_info["train_seconds"],
             "train_tokens_per_second": train_info["tokens_per_second"],
             "peak_memory_mb": train_info["peak_memory_mb"],
@@ -210,7 +214,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     return metrics
 
 
-def _reload_trained(config: RunConfig, fam: str, artifact_dir: Path):
+def _reload_trained(config: RunConfig, artifact_dir: Path):
     if config.method.name == "lora":
         base, _, _ = load_base(config.model.name, revision=config.model.revision)
         return load_adapter(base, str(artifact_dir))

@@ -80,3 +80,17 @@ def test_changed_config_in_existing_run_folder_is_refused(tiny_run_config, tiny_
     train_and_evaluate(tiny_run_config(tiny_mt5, "lora"), tmp_path / "r", progress=False)
     with pytest.raises(LorasumError, match="different config"):
         train_and_evaluate(tiny_run_config(tiny_mt5, "lora", training__lr=0.5), tmp_path / "r", progress=False)
+
+
+def test_interrupted_evaluation_reuses_the_saved_artifact(tiny_run_config, tiny_mt5, tmp_path, monkeypatch):
+    cfg = tiny_run_config(tiny_mt5, "lora")
+    first = train_and_evaluate(cfg, tmp_path / "r", progress=False)
+    (tmp_path / "r" / "metrics.json").unlink()  # as if killed after saving the adapter, before scoring
+
+    def no_training(self):
+        raise AssertionError("trained again although the adapter was saved")
+
+    monkeypatch.setattr(Trainer, "train", no_training)
+    again = train_and_evaluate(cfg, tmp_path / "r", progress=False)
+    assert again["rouge"] == first["rouge"] and again["efficiency"]["trainable_params"] == \
+        first["efficiency"]["trainable_params"]
