@@ -16,6 +16,7 @@ main process writes files; every process loads checkpoints.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -308,7 +309,7 @@ class Trainer:
                 for batch in _rng_neutral(loader):
                     pending += 1
                     sync = pending == accum
-                    ctx = self.acc.no_sync(self.model) if not sync and world > 1 else _null()
+                    ctx = self.acc.no_sync(self.model) if not sync and world > 1 else contextlib.nullcontext()
                     with ctx:
                         with self.acc.autocast():
                             logits = self._forward(unwrapped, batch)
@@ -405,11 +406,3 @@ def _rng_neutral(loader):
         finally:
             torch.set_rng_state(state)
         yield batch
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
