@@ -23,6 +23,14 @@ FULL_COLOR = "#d62728"
 LORA_COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
+def _axes_labels(ax, xlabel: str, *, ylabel: str = "ROUGE-L F", legend: bool = False) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7)
+
+
 def _fig(n_panels: int, width: float = 4.2, height: float = 3.3, max_cols: int = 4) -> tuple[Figure, list]:
     cols = min(max(n_panels, 1), max_cols)
     rows = math.ceil(max(n_panels, 1) / cols)
@@ -85,9 +93,7 @@ def learning_curves(df: pd.DataFrame) -> Figure | None:
             ax.scatter(pts["shots"].astype(float), pts[f"{METRIC}_mean"], color=colors[v], s=8, alpha=0.5)
         ax.set_xscale("log", base=2)
         ax.set_title(lang)
-        ax.set_xlabel("training examples (per language)")
-        ax.set_ylabel("ROUGE-L F")
-        ax.grid(alpha=0.3)
+        _axes_labels(ax, "training examples (per language)")
     axes[0].legend(fontsize=8)
     fig.suptitle("Low data: ROUGE-L vs training examples (band: 95% CI over seeds)")
     return fig
@@ -129,10 +135,7 @@ def transfer(df: pd.DataFrame) -> Figure | None:
         else:
             ax.set_xticks(range(len(ks)), ["0\n(zero-shot)" if k == 0 else str(k) for k in ks])
         ax.set_title(f"{src} → {lang}" if src else f"→ {lang} (multi-source only)")
-        ax.set_xlabel("target-language training examples")
-        ax.set_ylabel("ROUGE-L F")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _axes_labels(ax, "target-language training examples", legend=True)
     fig.suptitle("Cross-lingual transfer: zero-shot, few-shot and multi-source (95% CI)")
     return fig
 
@@ -163,10 +166,7 @@ def rank_ablation(df: pd.DataFrame) -> Figure | None:
             ax.axhline(full[f"{METRIC}_mean"].mean(), color=FULL_COLOR, linestyle="--", label="full fine-tuning")
         ax.set_xscale("log", base=2)
         ax.set_title(f"{lang}, {'all' if pd.isna(shots) else int(shots)} examples")
-        ax.set_xlabel("LoRA rank")
-        ax.set_ylabel("ROUGE-L F")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _axes_labels(ax, "LoRA rank", legend=True)
     fig.suptitle("LoRA rank and target modules")
     return fig
 
@@ -194,9 +194,7 @@ def efficiency(df: pd.DataFrame) -> Figure | None:
                             textcoords="offset points")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on narrow ranges
-        ax.set_xlabel(label)
-        ax.set_ylabel("ROUGE-L F (mean over cells)")
-        ax.grid(alpha=0.3)
+        _axes_labels(ax, label, ylabel="ROUGE-L F (mean over cells)")
     axes[0].legend(fontsize=7)
     fig.suptitle("Quality vs size: squares full fine-tuning, circles LoRA")
     return fig
