@@ -5,6 +5,7 @@ from pathlib import Path
 
 from lorasum.config import RunConfig
 from lorasum.io import atomic_write_text
+from lorasum.methods import method_of
 
 
 def _fmt(s: dict | None, key: str = "mean") -> str:
@@ -15,34 +16,14 @@ def _fmt(s: dict | None, key: str = "mean") -> str:
 
 
 def write_model_card(run_dir: Path, cfg: RunConfig, metrics: dict) -> Path:
-    is_lora = cfg.method.name == "lora"
     eff = metrics["efficiency"]
     rows = []
     per_lang = metrics["rouge"].get("per_lang", {})
     for lang, m in list(per_lang.items()) + [("overall", metrics["rouge"]["overall"])]:
         rows.append(f"| {lang} | {m.get('n', '-')} | {_fmt(m.get('rouge1'))} | {_fmt(m.get('rouge2'))} "
                     f"| {_fmt(m.get('rougeL'))} |")
-    if is_lora:
-        m = cfg.method
-        method = f"LoRA (r={m.r}, alpha={m.alpha}, dropout={m.dropout}, targets={m.targets})"
-        usage = (
-            "```python\n"
-            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
-            "from peft import PeftModel\n\n"
-            f"base = AutoModelForSeq2SeqLM.from_pretrained({cfg.model.name!r})\n"
-            "model = PeftModel.from_pretrained(base, \"adapter\").eval()\n"
-            "tokenizer = AutoTokenizer.from_pretrained(\"adapter\")\n"
-            "```\n"
-        )
-    else:
-        method = "full fine-tuning"
-        usage = (
-            "```python\n"
-            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n"
-            "model = AutoModelForSeq2SeqLM.from_pretrained(\"model\").eval()\n"
-            "tokenizer = AutoTokenizer.from_pretrained(\"model\")\n"
-            "```\n"
-        )
+    method = method_of(cfg.method).describe(cfg.method)
+    usage = "```python\n" + method_of(cfg.method).usage(cfg.method, cfg.model.name) + "```\n"
     t = cfg.training
     text = f"""# Summarization model: {cfg.model.name} + {method}
 
@@ -56,7 +37,7 @@ Trained with lorasum on {cfg.data.source} ({', '.join(cfg.data.languages)}); sco
 {chr(10).join(rows)}
 
 Trainable parameters: {eff['trainable_params']:,} of {eff['total_params']:,} ({100 * eff['trainable_share']:.3f}%);
-artifact {eff['artifact_mb']:.2f} MB; {eff['train_steps']} steps in {eff['train_seconds']:.1f} s
+artifact weights {eff['artifact_mb']:.2f} MB; {eff['train_steps']} steps in {eff['train_seconds']:.1f} s
 ({eff['train_tokens_per_second']:,.0f} tokens/s).
 
 ## Training

@@ -7,13 +7,16 @@ Everything inside lorasum trusts a validated :class:`RunConfig`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang
+from lorasum.methods import DEFAULT_METHOD, METHODS
+from lorasum.methods import NAMES as METHOD_NAMES
+from lorasum.methods import FullMethod, LoraMethod, LoraTargets, MethodUnion  # noqa: F401 (re-exported)
 
 XLSUM_HUB_ID = "csebuetnlp/xlsum"
 DEFAULT_MODEL = "google/mt5-small"
@@ -86,29 +89,9 @@ class DataConfig(_Strict):
         return self.source == XLSUM_HUB_ID
 
 
-LoraTargets = Union[Literal["attention", "attention+ffn", "all-linear"], list[str]]
-
-
-class FullMethod(_Strict):
-    name: Literal["full"] = "full"
-
-
-class LoraMethod(_Strict):
-    name: Literal["lora"] = "lora"
-    r: int = Field(default=8, ge=1)
-    alpha: float = Field(default=16, gt=0)
-    dropout: float = Field(default=0.1, ge=0, lt=1)
-    targets: LoraTargets = "attention"
-
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, v: LoraTargets) -> LoraTargets:
-        if isinstance(v, list) and not v:
-            raise ValueError("give at least one module name, or attention | attention+ffn | all-linear")
-        return v
-
-
-Method = Annotated[Union[FullMethod, LoraMethod], Field(discriminator="name")]
+# each method's config section lives in its module under lorasum.methods; the union is
+# built from the registry there, so a new method needs no edit here
+Method = MethodUnion
 
 
 class TrainingConfig(_Strict):
@@ -152,7 +135,7 @@ class RunConfig(_Strict):
 
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    method: Method = Field(default_factory=LoraMethod)
+    method: Method = Field(default_factory=METHODS[DEFAULT_METHOD].config_class)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     # Optional starting point: a run folder or adapter to continue from (few-shot transfer).
@@ -177,12 +160,12 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     """One readable line per problem: ``file: field.path: message``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("full", "lora")))
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in METHOD_NAMES))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling and where it is nested)"
         elif e["type"] == "union_tag_invalid":
-            msg = "method must be 'full' or 'lora'"
+            msg = "method must be " + " or ".join(f"'{n}'" for n in METHOD_NAMES)
         lines.append(f"{source}: {loc or '<top>'}: {msg}")
     return "\n".join(lines)
 

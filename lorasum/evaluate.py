@@ -43,30 +43,33 @@ def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: Generat
 def load_for_inference(model: str, adapter: str | None = None, *, precision: str = "fp32"):
     """(model, tokenizer, family) from a run folder, a model folder or hub id, plus an optional adapter.
 
-    A run folder resolves to its ``model/`` (full) or its base model + ``adapter/`` (LoRA).
+    A run folder resolves to its method's artifact: ``model/`` (full) or its base model +
+    ``adapter/`` (LoRA).
     """
-    from lorasum.models.load import load_base, load_tokenizer
-    from lorasum.models.lora import load_adapter
+    from lorasum.methods import find_artifact, method_of
+    from lorasum.models.load import load_base
 
     path = Path(model)
     if (path / "config.yaml").exists() and adapter is None:
         cfg = _run_config(model)
-        if (path / "adapter").exists():
-            return load_for_inference(cfg.model.name, str(path / "adapter"), precision=precision)
-        if (path / "model").exists():
-            return load_for_inference(str(path / "model"), None, precision=precision)
-        raise LorasumError(f"{path}: the run has no adapter/ or model/ folder yet (did its training finish?)")
-    if adapter is not None and not Path(adapter).exists():
-        raise LorasumError(f"adapter folder not found: {adapter}")
-    base, tok, fam = load_base(model, precision=precision)
-    if adapter is not None:
-        base = load_adapter(base, adapter)
-        if (Path(adapter) / "tokenizer_config.json").exists():
-            tok = load_tokenizer(adapter)
-    base.eval()
+        try:
+            method, artifact = find_artifact(path)
+        except LorasumError:
+            raise LorasumError(f"{path}: the run has no {method_of(cfg.method).artifact_name}/ folder yet "
+                               "(did its training finish?)") from None
+        m, tok, fam = method.load_artifact(cfg.model.name, artifact, revision=cfg.model.revision,
+                                           precision=precision)
+    elif adapter is not None:
+        if not Path(adapter).exists():
+            raise LorasumError(f"adapter folder not found: {adapter}")
+        method, artifact = find_artifact(adapter)
+        m, tok, fam = method.load_artifact(model, artifact, precision=precision)
+    else:
+        m, tok, fam = load_base(model, precision=precision)
+    m.eval()
     if precision == "bf16":
-        base = base.to(torch.bfloat16)
-    return base, tok, fam
+        m = m.to(torch.bfloat16)
+    return m, tok, fam
 
 
 def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,

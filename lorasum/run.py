@@ -7,7 +7,6 @@ again on a complete folder returns its metrics, and on an interrupted one resume
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from lorasum.data.features import encode_cached, encode_seq2seq
 from lorasum.data.sampling import mix_languages, sample_per_lang
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
-from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
-from lorasum.models.load import check_precision, family, load_base, load_model_config, load_tokenizer
-from lorasum.models.lora import apply_lora, count_parameters, load_adapter
+from lorasum.io import read_json, write_json, write_yaml
+from lorasum.methods import artifact_sizes, find_artifact, method_of
+from lorasum.models.load import check_precision, count_parameters, family, load_base, load_model_config
 from lorasum.train import Trainer, make_accelerator
 
 log = logging.getLogger(__name__)
@@ -45,38 +44,21 @@ def prepare_data(cfg: RunConfig) -> RunData:
     return RunData(train, validation, test)
 
 
-def _artifact_in(path: Path) -> tuple[str, Path]:
-    """('adapter'|'model', folder) for a run folder or an artifact folder."""
-    path = Path(path)
-    if (path / "adapter_config.json").exists():
-        return "adapter", path
-    if (path / "adapter" / "adapter_config.json").exists():
-        return "adapter", path / "adapter"
-    if (path / "model" / "config.json").exists():
-        return "model", path / "model"
-    if (path / "config.json").exists():
-        return "model", path
-    raise LorasumError(f"init_from: {path} holds no adapter (adapter_config.json) or model (config.json)")
-
-
 def build_model(cfg: RunConfig):
-    """(model, tokenizer, family) ready to train: the base with a fresh or continued adapter, or full."""
-    precision = cfg.training.precision
-    if cfg.init_from and cfg.method.name == "full":
-        kind, path = _artifact_in(Path(cfg.init_from))
-        if kind != "model":
-            raise LorasumError(f"init_from: {cfg.init_from} holds a LoRA adapter; full fine-tuning needs a model")
-        model, tok, fam = load_base(str(path), precision=precision)
-        return model, tok, fam
-    model, tok, fam = load_base(cfg.model.name, revision=cfg.model.revision, precision=precision)
-    if cfg.method.name == "full":
-        return model, tok, fam
+    """(model, tokenizer, family) ready to train: the base prepared by the method, or a run continued."""
+    method = method_of(cfg.method)
     if cfg.init_from:
-        kind, path = _artifact_in(Path(cfg.init_from))
-        if kind != "adapter":
-            raise LorasumError(f"init_from: {cfg.init_from} holds a full model; LoRA continues an adapter")
-        return load_adapter(model, str(path), trainable=True), tok, fam
-    return apply_lora(model, fam, cfg.method), tok, fam
+        try:
+            found, path = find_artifact(Path(cfg.init_from))
+        except LorasumError as err:
+            raise LorasumError(f"init_from: {err}") from None
+        if found is not method:
+            raise LorasumError(f"init_from: {cfg.init_from} holds a {found.title} {found.artifact_name}; "
+                               f"{method.title} continues from a {method.artifact_name}")
+        return method.load_artifact(cfg.model.name, path, revision=cfg.model.revision,
+                                    precision=cfg.training.precision, trainable=True)
+    model, tok, fam = load_base(cfg.model.name, revision=cfg.model.revision, precision=cfg.training.precision)
+    return method.apply(model, fam, cfg.method), tok, fam
 
 
 def encode(examples: list[dict], tokenizer, fam: str, cfg: RunConfig, cache_dir: Path | None) -> list[dict]:
@@ -104,17 +86,6 @@ def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
                                "use a new output folder or delete the old one")
 
 
-def save_artifact(model, tokenizer, is_lora: bool, run_dir: Path) -> Path:
-    """Write the adapter (LoRA) or the whole model (full) atomically; returns its folder."""
-    name = "adapter" if is_lora else "model"
-    tmp = run_dir / f".{name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    return atomic_replace_dir(tmp, run_dir / name)
-
-
 def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
                        cache_dir: str | Path | None = None, accelerator: Accelerator | None = None) -> dict:
     """Train, save, generate for the test split, score; returns (and writes) ``metrics.json``."""
@@ -135,15 +106,14 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     model_config = load_model_config(config.model.name, config.model.revision)
     check_precision(model_config, config.training.precision)  # fail before any data is read
     data = prepare_data(config)
-    is_lora = config.method.name == "lora"
-    artifact_dir = run_dir / ("adapter" if is_lora else "model")
+    method = method_of(config.method)
+    artifact_dir = run_dir / method.artifact_name
     train_info_path = run_dir / "train_result.json"
     if train_info_path.exists() and artifact_dir.exists():
         # trained before an interruption during evaluation: load the result, do not train again
         train_info = read_json(train_info_path)
         fam = family(model_config)
-        model = _reload_trained(config, artifact_dir)
-        tokenizer = load_tokenizer(str(artifact_dir))
+        model, tokenizer, _ = method.load_artifact(config.model.name, artifact_dir, revision=config.model.revision)
     else:
         model, tokenizer, fam = build_model(config)
         trainable, total = count_parameters(model)
@@ -159,7 +129,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         model = acc.unwrap_model(trainer.model)
         train_info = {**result.to_dict(), "trainable_params": trainable, "total_params": total}
         if acc.is_main_process:
-            save_artifact(model, tokenizer, is_lora, run_dir)
+            method.save_artifact(model, tokenizer, run_dir)
             write_json(train_info_path, train_info)
         acc.wait_for_everyone()
 
@@ -171,17 +141,18 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
                                       prompt_template=config.model.prompt_template, accelerator=acc,
                                       progress=progress)
     eval_seconds = time.perf_counter() - t0
-    artifact_bytes = dir_size_bytes(artifact_dir)
+    sizes = artifact_sizes(artifact_dir)  # weights only; the tokenizer is reported apart
     metrics = {
         "run": {
             "method": config.method.name,
+            "variant": method.label(config.method),
             "model": config.model.name,
             "family": fam,
             "train_languages": config.data.languages,
             "test_languages": config.data.eval_languages,
             "train_examples": {lang: len(rows) for lang, rows in data.train.items()},
             "test_examples": {lang: len(rows) for lang, rows in data.test.items()},
-            "lora": config.method.model_dump() if is_lora else None,
+            "method_config": config.method.model_dump(mode="json"),
             "init_from": config.init_from,
         },
         "rouge": rouge,
@@ -189,8 +160,9 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
             "trainable_params": train_info["trainable_params"],
             "total_params": train_info["total_params"],
             "trainable_share": train_info["trainable_params"] / train_info["total_params"],
-            "artifact_bytes": artifact_bytes,
-            "artifact_mb": round(artifact_bytes / 2**20, 3),
+            "artifact_bytes": sizes["artifact_bytes"],
+            "artifact_mb": round(sizes["artifact_bytes"] / 2**20, 3),
+            "tokenizer_bytes": sizes["tokenizer_bytes"],
             "train_seconds": train_info["train_seconds"],
             "train_tokens_per_second": train_info["tokens_per_second"],
             "peak_memory_mb": train_info["peak_memory_mb"],
@@ -212,11 +184,3 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         write_json(run_dir / "metrics.json", metrics)
     acc.wait_for_everyone()
     return metrics
-
-
-def _reload_trained(config: RunConfig, artifact_dir: Path):
-    if config.method.name == "lora":
-        base, _, _ = load_base(config.model.name, revision=config.model.revision)
-        return load_adapter(base, str(artifact_dir))
-    model, _, _ = load_base(str(artifact_dir))
-    return model

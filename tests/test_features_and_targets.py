@@ -2,7 +2,7 @@ from lorasum.config import LoraMethod
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, labels_for_decoding
 from lorasum.errors import LorasumError
 from lorasum.models.load import load_base
-from lorasum.models.lora import apply_lora, resolve_targets
+from lorasum.methods.lora import apply_lora, resolve_targets
 
 
 def test_collator_pads_labels_with_ignore_index():

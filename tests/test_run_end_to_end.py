@@ -1,5 +1,6 @@
 """Tiny full and LoRA runs through the same code path users take: train, save, reload, generate, score."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +20,11 @@ def test_lora_run_writes_everything_and_adapter_loads_with_plain_peft(tiny_run_c
         assert (run / name).exists(), name
     assert list((run / "logs").glob("events.out.tfevents*"))
     eff = metrics["efficiency"]
-    assert 0 < eff["trainable_share"] < 0.5 and eff["train_steps"] == 4 and eff["artifact_bytes"] > 0
+    assert 0 < eff["trainable_share"] < 0.5 and eff["train_steps"] == 4
+    # the artifact size is the adapter's weights alone; tokenizer files are counted apart
+    assert eff["artifact_bytes"] == (run / "adapter" / "adapter_model.safetensors").stat().st_size
+    tok_files = [Path(p).name for p in AutoTokenizer.from_pretrained(tiny_mt5).save_pretrained(tmp_path / "tok")]
+    assert eff["tokenizer_bytes"] == sum((run / "adapter" / f).stat().st_size for f in tok_files) > 0
     assert eff["train_tokens_per_second"] > 0 and eff["peak_memory_mb"] > 0
     assert set(metrics["rouge"]["per_lang"]) == {"en", "ru"} and metrics["rouge"]["overall"]["n"] == 6
     rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
@@ -42,6 +47,8 @@ def test_full_run_saves_a_from_pretrained_model(tiny_run_config, tiny_mt5, tmp_p
     run = tmp_path / "full"
     metrics = train_and_evaluate(tiny_run_config(tiny_mt5, "full"), run, progress=False)
     assert metrics["efficiency"]["trainable_share"] == 1.0
+    weights = list((run / "model").glob("model*.safetensors"))
+    assert weights and metrics["efficiency"]["artifact_bytes"] == sum(p.stat().st_size for p in weights)
     model = AutoModelForSeq2SeqLM.from_pretrained(run / "model")
     base = AutoModelForSeq2SeqLM.from_pretrained(tiny_mt5)
     assert not torch.allclose(model.shared.weight, base.shared.weight)

@@ -1,6 +1,6 @@
 """Load a base model and its tokenizer from the hub or a local folder, and detect its family.
 
-The family decides which module names LoRA targets (see :mod:`lorasum.models.lora`) and
+The family decides which module names LoRA targets (see :mod:`lorasum.methods.lora`) and
 whether fp16 is safe: T5-family models overflow in fp16 (the feed-forward ``wo`` output
 exceeds the fp16 range) and train to NaN, so fp16 is refused for them.
 """
@@ -89,3 +89,10 @@ def load_base(name: str, *, revision: str | None = None, precision: str = "fp32"
         raise LorasumError(f"could not load model weights of {name!r}: {first}") from None
     tokenizer = load_tokenizer(name, revision)
     return model, tokenizer, fam
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

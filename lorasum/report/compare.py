@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lorasum.methods import BASELINE
+
 MATCH_KEYS = ["scenario", "train_langs", "test_langs", "shots", "seed"]
 
 
@@ -26,14 +28,14 @@ def _read_predictions(path: Path) -> dict[tuple[str, str], dict]:
 
 
 def matched_pairs(df: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
-    """(LoRA cell, full cell) overall rows that differ only in method."""
+    """(LoRA cell, full cell) overall rows that differ only in method (any method vs the baseline, full)."""
     cells = df[df["level"] == "overall"]
     pairs = []
     for _, g in cells.groupby(MATCH_KEYS, dropna=False):
-        full = g[g["method"] == "full"]
+        full = g[g["method"] == BASELINE]
         if full.empty:
             continue
-        for _, lora in g[g["method"] == "lora"].iterrows():
+        for _, lora in g[g["method"] != BASELINE].iterrows():
             pairs.append((lora, full.iloc[0]))
     return pairs
 

@@ -18,6 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from lorasum.methods import BASELINE
+
 METRIC = "rougeL"
 FULL_COLOR = "#d62728"
 LORA_COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"]
@@ -45,7 +47,7 @@ def _fig(n_panels: int, width: float = 4.2, height: float = 3.3, max_cols: int =
 def _colors(variants: list[str]) -> dict[str, str]:
     out, k = {}, 0
     for v in variants:
-        if v == "full":
+        if v == BASELINE:
             out[v] = FULL_COLOR
         else:
             out[v] = LORA_COLORS[k % len(LORA_COLORS)]
@@ -54,8 +56,13 @@ def _colors(variants: list[str]) -> dict[str, str]:
 
 
 def _variant_order(variants) -> list[str]:
-    vs = sorted(set(variants), key=lambda v: (v != "full", v))
+    vs = sorted(set(variants), key=lambda v: (v != BASELINE, v))
     return vs
+
+
+def _rank_free(variants: pd.Series) -> pd.Series:
+    """A variant label without its rank (``lora-r8-attention`` -> ``lora-attention``): one line per rank sweep."""
+    return variants.str.replace(r"-r\d+(?=-|$)", "", regex=True)
 
 
 def _by_seed(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -143,7 +150,7 @@ def transfer(df: pd.DataFrame) -> Figure | None:
 def rank_ablation(df: pd.DataFrame) -> Figure | None:
     """ROUGE-L vs LoRA rank, per targets, with full fine-tuning at the same point as a line."""
     rows = _lang_rows(df)
-    lora = rows[rows["method"] == "lora"]
+    lora = rows[rows["method"] != BASELINE].assign(family=lambda t: _rank_free(t["variant"]))
     contexts = []
     for key, g in lora.groupby(["lang", "shots", "train_langs"], dropna=False):
         if g["rank"].nunique() > 1:
@@ -154,14 +161,16 @@ def rank_ablation(df: pd.DataFrame) -> Figure | None:
     for ax, (lang, shots, train) in zip(axes, contexts):
         same = (rows["lang"] == lang) & (rows["train_langs"] == train)
         same &= rows["shots"].isna() if pd.isna(shots) else (rows["shots"] == shots)
-        g = _by_seed(rows[same & (rows["method"] == "lora")], ["targets", "rank"])
-        for k, (t, a) in enumerate(g.groupby("targets")):
+        same_lora = (lora["lang"] == lang) & (lora["train_langs"] == train)
+        same_lora &= lora["shots"].isna() if pd.isna(shots) else (lora["shots"] == shots)
+        g = _by_seed(lora[same_lora], ["family", "rank"])
+        for k, (t, a) in enumerate(g.groupby("family")):
             a = a.sort_values("rank")
             x = a["rank"].astype(float).to_numpy()
-            ax.plot(x, a["y"], marker="o", color=LORA_COLORS[k % len(LORA_COLORS)], label=f"LoRA {t}")
+            ax.plot(x, a["y"], marker="o", color=LORA_COLORS[k % len(LORA_COLORS)], label=t)
             ax.fill_between(x, a["lo"].astype(float), a["hi"].astype(float),
                             color=LORA_COLORS[k % len(LORA_COLORS)], alpha=0.15, linewidth=0)
-        full = rows[same & (rows["method"] == "full")]
+        full = rows[same & (rows["method"] == BASELINE)]
         if not full.empty:
             ax.axhline(full[f"{METRIC}_mean"].mean(), color=FULL_COLOR, linestyle="--", label="full fine-tuning")
         ax.set_xscale("log", base=2)
@@ -185,7 +194,8 @@ def efficiency(df: pd.DataFrame) -> Figure | None:
     for ax, col, label in ((axes[0], "params", "trainable parameters"), (axes[1], "mb", "saved artifact (MB)")):
         for s in scen:
             p = pts[pts["scenario"] == s]
-            for method, marker in (("full", "s"), ("lora", "o")):
+            for method in sorted(p["method"].unique(), key=lambda m: (m != BASELINE, m)):
+                marker = "s" if method == BASELINE else "o"
                 q = p[p["method"] == method]
                 ax.scatter(q[col].astype(float), q["y"], marker=marker, color=scolor[s], s=40,
                            label=f"{s} ({method})" if not q.empty else None)

@@ -16,34 +16,32 @@ import copy
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from lorasum.config import RunConfig, parse_run_config
 from lorasum.errors import LorasumError
+from lorasum.methods import DEFAULT_METHOD, get_method
+from lorasum.methods import label as method_label
 from lorasum.study.spec import Axes, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One point of the method axes: full fine-tuning, or LoRA with a rank and targets."""
+    """One point of the method axes: a method and the config fields the axes set for it.
+
+    ``label`` is the method's label of the resolved config (see :mod:`lorasum.methods`),
+    e.g. ``full`` or ``lora-r8-attention``; it is empty until the cell's config is built.
+    """
 
     method: str
-    rank: int | None = None
-    targets: str | list[str] | None = None
-    alpha: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
 
-    @property
-    def targets_label(self) -> str | None:
-        if self.targets is None:
-            return None
-        return "+".join(self.targets) if isinstance(self.targets, list) else self.targets
-
-    @property
-    def label(self) -> str:
-        if self.method == "full":
-            return "full"
-        return f"lora-r{self.rank}-{self.targets_label}"
+    def columns(self) -> dict[str, Any]:
+        """The results table's method columns; methods without rank/targets leave them empty."""
+        return {"rank": None, "targets": None, "lora_alpha": None,
+                **get_method(self.method).axis_columns(self.options)}
 
 
 @dataclass(frozen=True)
@@ -73,9 +71,7 @@ class Cell:
             "regime": self.regime,
             "method": self.variant.method,
             "variant": self.variant.label,
-            "rank": self.variant.rank,
-            "targets": self.variant.targets_label,
-            "lora_alpha": self.variant.alpha,
+            **self.variant.columns(),
             "seed": self.seed,
             "train_langs": list(self.train_langs),
             "test_langs": list(self.test_langs),
@@ -106,17 +102,10 @@ def _norm_sections(d: dict) -> dict:
     return d
 
 
-def variants(axes: Axes, base_alpha: float | None = None) -> list[Variant]:
-    out = []
-    for m in axes.method:
-        if m == "full":
-            out.append(Variant("full"))
-            continue
-        for r in axes.rank:
-            for t in axes.targets:
-                alpha = axes.alpha_per_rank * r if axes.alpha_per_rank else base_alpha
-                out.append(Variant("lora", r, t, alpha))
-    return out
+def variants(axes: Axes, base_method: dict | None = None) -> list[Variant]:
+    """Every method variant the axes ask for, each method expanding its own axes."""
+    return [Variant(m, options) for m in axes.method
+            for options in get_method(m).variants(axes, base_method or {})]
 
 
 def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
@@ -143,15 +132,11 @@ class _Builder:
                train_examples, multilingual_alpha=None) -> RunConfig:
         d = deep_merge(self.base, _norm_sections(self.spec.per_method.get(v.method, {})))
         d = deep_merge(d, _norm_sections(scenario.overrides))
-        if v.method == "full":
-            d["method"] = {"name": "full"}
-        else:
-            method = d.get("method") or {}
-            method = {k: x for k, x in method.items() if k != "name"} if method.get("name", "lora") == "lora" else {}
-            method.update(name="lora", r=v.rank, targets=v.targets)
-            if v.alpha is not None:
-                method["alpha"] = v.alpha
-            d["method"] = method
+        # the method section: what base/per_method/overrides say for this method, then the axes' values
+        method = d.get("method") or {}
+        same = method.get("name", DEFAULT_METHOD) == v.method
+        d["method"] = {**({k: x for k, x in method.items() if k != "name"} if same else {}),
+                       **v.options, "name": v.method}
         data = d.setdefault("data", {})
         data.update(languages=list(languages), test_languages=list(test_languages),
                     train_examples=train_examples, sample_seed=seed)
@@ -165,13 +150,12 @@ class _Builder:
     def cell(self, scenario, v: Variant, seed: int, *, langs_part: str, shots: int | None, languages,
              test_languages, train_examples, multilingual=False, multilingual_alpha=None,
              parent: Cell | None = None) -> Cell:
-        parts = [scenario.label, langs_part, v.label]
-        if shots is not None:
-            parts.append(f"shots{shots}")
-        parts.append(f"seed{seed}")
-        cid = "/".join(parts)
-        cfg = self.config(scenario, v, seed, cell_id=cid, languages=languages, test_languages=test_languages,
+        tail = ([f"shots{shots}"] if shots is not None else []) + [f"seed{seed}"]
+        draft = "/".join([scenario.label, langs_part, v.label or v.method, *tail])  # names the cell in errors
+        cfg = self.config(scenario, v, seed, cell_id=draft, languages=languages, test_languages=test_languages,
                           train_examples=train_examples, multilingual_alpha=multilingual_alpha)
+        v = replace(v, label=method_label(cfg.method))  # the label of what the cell really trains
+        cid = "/".join([scenario.label, langs_part, v.label, *tail])
         return Cell(
             id=cid, scenario=scenario.label, regime=scenario.regime, variant=v, seed=seed,
             train_langs=tuple(languages), test_langs=tuple(test_languages), shots=shots,
@@ -184,17 +168,14 @@ class _Builder:
 def expand(spec: StudySpec, source: str = "<study>") -> list[Cell]:
     """All cells of a study, parents before the cells that depend on them."""
     b = _Builder(spec, source)
-    base_alpha = None
     base_method = b.base.get("method") or {}
-    if base_method.get("name", "lora") == "lora" and "alpha" in base_method:
-        base_alpha = float(base_method["alpha"])
     cells: list[Cell] = []
     by_scenario: dict[str, list[Cell]] = {}
     for sc in spec.scenarios:
         if isinstance(sc, FewShot):
             continue
         axes = spec.scenario_axes(sc, source)
-        vs = variants(axes, base_alpha)
+        vs = variants(axes, base_method)
         made = list(_scenario_cells(b, sc, axes, vs))
         by_scenario[sc.label] = made
         cells.extend(made)

@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lorasum.config import Langs, LoraTargets, parse_run_config, read_yaml
+from lorasum.config import Langs, parse_run_config, read_yaml
 from lorasum.errors import LorasumError
 from lorasum.languages import LEAKING_PAIRS
+from lorasum.methods import METHODS, MethodAxes
+from lorasum.methods import NAMES as METHOD_NAMES
 
 REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source")
 
@@ -37,24 +39,19 @@ class _Strict(BaseModel):
 
 
 
-class Axes(_Strict):
-    """Values crossed in every scenario. ``rank``/``targets``/``alpha_per_rank`` apply to LoRA only."""
+def _method_names(v: list[str]) -> list[str]:
+    unknown = [m for m in v if m not in METHOD_NAMES]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; known: {', '.join(METHOD_NAMES)}")
+    return v
 
-    method: list[Literal["full", "lora"]] = Field(default_factory=lambda: ["full", "lora"], min_length=1)
-    rank: list[int] = Field(default_factory=lambda: [8], min_length=1)
-    targets: list[LoraTargets] = Field(default_factory=lambda: ["attention"], min_length=1)
+
+MethodNames = Annotated[list[str], AfterValidator(_method_names)]
+
+
+class _CommonAxes(_Strict):
+    method: MethodNames = Field(default_factory=lambda: list(METHOD_NAMES), min_length=1)
     seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    # LoRA alpha = alpha_per_rank * rank when set; otherwise the base method's alpha
-    alpha_per_rank: float | None = Field(default=None, gt=0)
-
-    @field_validator("rank")
-    @classmethod
-    def _ranks(cls, v: list[int]) -> list[int]:
-        if any(r < 1 for r in v):
-            raise ValueError("ranks must be >= 1")
-        if len(set(v)) != len(v):
-            raise ValueError(f"ranks repeat: {v}")
-        return v
 
     @field_validator("method", "seed")
     @classmethod
@@ -62,6 +59,14 @@ class Axes(_Strict):
         if len(set(map(str, v))) != len(v):
             raise ValueError(f"values repeat: {v}")
         return v
+
+
+class Axes(_CommonAxes, *dict.fromkeys(m.axes_class for m in METHODS.values() if m.axes_class is not MethodAxes)):
+    """Values crossed in every scenario: ``method`` and ``seed``, then each method's own axes.
+
+    LoRA's are ``rank``, ``targets``, ``alpha_per_rank``, ``rslora`` and ``dora`` (see
+    :mod:`lorasum.methods.lora`); a method's axes apply to its cells only.
+    """
 
 
 class _Scenario(_Strict):
@@ -160,7 +165,7 @@ class StudySpec(_Strict):
     output_dir: str | None = None
     base: dict[str, Any] = Field(default_factory=dict)
     # run-config sections overlaid on the base for every full / every LoRA cell
-    per_method: dict[Literal["full", "lora"], dict[str, Any]] = Field(default_factory=dict)
+    per_method: dict[str, dict[str, Any]] = Field(default_factory=dict)
     axes: Axes = Field(default_factory=Axes)
     scenarios: list[Scenario] = Field(min_length=1)
 
@@ -218,6 +223,8 @@ def parse_study_spec(data: dict, source: str = "<study>") -> StudySpec:
     # the base must be a valid run config on its own (method defaults apply)
     parse_run_config(spec.base, f"{source}: base")
     for method, over in spec.per_method.items():
+        if method not in METHOD_NAMES:
+            raise LorasumError(f"{source}: per_method.{method}: unknown method; known: {', '.join(METHOD_NAMES)}")
         unknown = sorted(set(over) - {"model", "data", "method", "training", "generation"})
         if unknown:
             raise LorasumError(f"{source}: per_method.{method}: unknown sections {unknown}")
