@@ -191,7 +191,7 @@ def efficiency(df: pd.DataFrame) -> Figure | None:
     fig, axes = _fig(2, width=5.5, height=3.8)
     scen = sorted(pts["scenario"].unique())
     scolor = {s: LORA_COLORS[i % len(LORA_COLORS)] for i, s in enumerate(scen)}
-    for ax, col, label in ((axes[0], "params", "trainable parameters"), (axes[1], "mb", "saved artifact (MB)")):
+    for ax, col, label in ((axes[0], "params", "trainable parameters"), (axes[1], "mb", "artifact weights (MB)")):
         for s in scen:
             p = pts[pts["scenario"] == s]
             for method in sorted(p["method"].unique(), key=lambda m: (m != BASELINE, m)):
