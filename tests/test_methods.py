@@ -130,3 +130,31 @@ def test_rslora_and_dora_runs_save_adapters_plain_peft_loads(option, tiny_run_co
         tuned_logits = tuned(**x, decoder_input_ids=dec).logits
     assert getattr(tuned.peft_config["default"], f"use_{option}") is True
     assert not torch.allclose(base_logits, tuned_logits, atol=1e-4), "the adapter did not change the outputs"
+
+
+def test_report_draws_one_rank_line_per_lora_variant(tmp_path):
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from lorasum.report import plots
+    from lorasum.report.compare import matched_pairs
+    from lorasum.study import run_study, study_results
+
+    sys.path.insert(0, str(Path(__file__).parent / "study"))
+    from fakes import fake_train_and_evaluate
+
+    spec = copy.deepcopy(STUDY)
+    spec["axes"].update(rank=[4, 16], dora=[False])
+    spec["base"]["data"]["source"] = "lorasum:demo"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    run_study(tmp_path / "s.yaml", out_dir=tmp_path / "s", runner=fake_train_and_evaluate, progress=False)
+    df = study_results(tmp_path / "s", write=False)
+    fig = plots.rank_ablation(df)
+    lines = {line.get_label(): list(line.get_xdata()) for ax in fig.axes for line in ax.get_lines()
+             if not line.get_label().startswith("_") and line.get_label() != "full fine-tuning"}
+    assert lines == {"lora-attention": [4.0, 16.0], "lora-attention-rslora": [4.0, 16.0]}
+    # every LoRA variant is compared with the full cell it matches
+    assert sorted(a["variant"] for a, _ in matched_pairs(df)) == [
+        "lora-r16-attention", "lora-r16-attention-rslora", "lora-r4-attention", "lora-r4-attention-rslora"]

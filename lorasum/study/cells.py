@@ -151,7 +151,9 @@ class _Builder:
              test_languages, train_examples, multilingual=False, multilingual_alpha=None,
              parent: Cell | None = None) -> Cell:
         tail = ([f"shots{shots}"] if shots is not None else []) + [f"seed{seed}"]
-        draft = "/".join([scenario.label, langs_part, v.label or v.method, *tail])  # names the cell in errors
+        m = get_method(v.method)
+        # names the cell in errors: the axes' values on the method's defaults
+        draft = "/".join([scenario.label, langs_part, m.label(m.config_class.model_construct(**v.options)), *tail])
         cfg = self.config(scenario, v, seed, cell_id=draft, languages=languages, test_languages=test_languages,
                           train_examples=train_examples, multilingual_alpha=multilingual_alpha)
         v = replace(v, label=method_label(cfg.method))  # the label of what the cell really trains
