@@ -16,7 +16,7 @@ from accelerate import Accelerator
 
 from lorasum.config import RunConfig
 from lorasum.data.features import encode_cached, encode_seq2seq
-from lorasum.data.sampling import mix_languages, sample_per_lang
+from lorasum.data.sampling import sample_per_lang
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_replace_dir, dir_size_bytes, read_json, write_json, write_yaml
@@ -147,7 +147,8 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     else:
         model, tokenizer, fam = build_model(config)
         trainable, total = count_parameters(model)
-        train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
+        # the Trainer's sampler mixes the languages, resampled per epoch (training.multilingual_alpha)
+        train_rows = [ex for rows in data.train.values() for ex in rows]
         val_rows = [ex for rows in data.validation.values() for ex in rows]
         with acc.main_process_first():  # the main process fills the token cache, the others read it
             train_features = encode(train_rows, tokenizer, fam, config, cache)
