@@ -244,6 +244,8 @@ def test_weight_decay_skips_biases_and_norm_weights(tiny_bart, tiny_mt5):
     opt = build_optimizer(model, TrainingConfig(lr=0.1, weight_decay=0.5))
     params = dict(model.named_parameters())
     bias, weight = params[layer + "self_attn.q_proj.bias"], params[layer + "self_attn.q_proj.weight"]
+    with torch.no_grad():
+        bias.fill_(0.5)  # biases start at zero, where decay would change nothing
     bias_before, weight_before = bias.detach().clone(), weight.detach().clone()
     for p in params.values():
         p.grad = torch.zeros_like(p) if p.requires_grad else None
