@@ -61,8 +61,8 @@ class TrainResult:
     final_validation_loss: float | None
     best_validation_loss: float | None
     peak_memory_mb: float
+    peak_memory_kind: str  # see reset_peak_memory
     stopped_early: bool
-    peak_memory_kind: str = "cuda_allocated"
     history: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:

@@ -241,6 +241,8 @@ def test_weight_decay_skips_biases_and_norm_weights(tiny_bart, tiny_mt5):
     assert "encoder.final_layer_norm.weight" in t5_no_decay and "encoder.block.0.layer.0.SelfAttention.q.weight" \
         not in t5_no_decay
 
+    adafactor = build_optimizer(model, TrainingConfig(optimizer="adafactor", lr=0.1, weight_decay=0.5))
+    assert [g["weight_decay"] for g in adafactor.param_groups] == [0.5, 0.0]
     opt = build_optimizer(model, TrainingConfig(lr=0.1, weight_decay=0.5))
     params = dict(model.named_parameters())
     bias, weight = params[layer + "self_attn.q_proj.bias"], params[layer + "self_attn.q_proj.weight"]
