@@ -15,7 +15,7 @@ from accelerate import Accelerator
 
 from lorasum.config import RunConfig
 from lorasum.data.features import encode_cached, encode_seq2seq
-from lorasum.data.sampling import mix_languages, sample_per_lang
+from lorasum.data.sampling import sample_per_lang
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
 from lorasum.io import read_json, write_json, write_yaml
@@ -117,7 +117,8 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     else:
         model, tokenizer, fam = build_model(config)
         trainable, total = count_parameters(model)
-        train_rows = mix_languages(data.train, config.training.multilingual_alpha, config.data.sample_seed)
+        # the Trainer's sampler mixes the languages, resampled per epoch (training.multilingual_alpha)
+        train_rows = [ex for rows in data.train.values() for ex in rows]
         val_rows = [ex for rows in data.validation.values() for ex in rows]
         with acc.main_process_first():  # the main process fills the token cache, the others read it
             train_features = encode(train_rows, tokenizer, fam, config, cache)
@@ -166,6 +167,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
             "train_seconds": train_info["train_seconds"],
             "train_tokens_per_second": train_info["tokens_per_second"],
             "peak_memory_mb": train_info["peak_memory_mb"],
+            "peak_memory_kind": train_info.get("peak_memory_kind"),
             "train_steps": train_info["steps"],
             "eval_seconds": eval_seconds,
         },

@@ -10,17 +10,24 @@ Several processes (see ``docs/distributed.md``): ``training.batch_size`` is per 
 the global batch is ``batch_size x processes x grad_accum``. The sampler builds global
 batches and ``accelerate`` splits each across the processes (``split_batches=True``), so N
 processes see the same batches, in the same order, as one process with N times the batch
-size. The loss of a micro-batch is the mean over the label tokens of all processes (not the
-mean of per-process means), which makes the two runs compute the same gradients. Only the
-main process writes files; every process loads checkpoints.
+size. An optimizer step's loss is the sum over the label tokens of its whole accumulation
+window on all processes, divided by that window's label-token count (not a mean of
+per-micro-batch or per-process means), so batch 4 x accumulation 2 computes the gradients of
+batch 8 x accumulation 1, and N processes those of one. Only the main process writes files;
+every process loads checkpoints.
+
+Several languages are mixed per epoch (:class:`~lorasum.data.sampling.EpochMix`); the
+sampler rebuilds an epoch's rows from ``(seed, epoch)``, so a resumed run replays them.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import random
+import os
 import resource
 import shutil
 import time
@@ -31,11 +38,13 @@ import numpy as np
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, skip_first_batches
 from transformers import get_scheduler
+from transformers.trainer_pt_utils import get_parameter_names
 from transformers.optimization import Adafactor
 
 from lorasum.config import TrainingConfig
 from lorasum.errors import LorasumError
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
+from lorasum.data.sampling import EpochMix
 from lorasum.io import write_json
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,7 @@ class TrainResult:
     final_validation_loss: float | None
     best_validation_loss: float | None
     peak_memory_mb: float
+    peak_memory_kind: str  # see reset_peak_memory
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
 
@@ -59,11 +69,35 @@ class TrainResult:
         return asdict(self)
 
 
-def make_accelerator(cfg: TrainingConfig) -> Accelerator:
-    """The run's ``Accelerator``: precision from the run config, global batches split across processes."""
-    import os
+def mixed_precision(precision: str, *, cuda: bool | None = None) -> str:
+    """accelerate's ``mixed_precision`` for ``training.precision``; fp16 needs a CUDA GPU.
 
-    wanted = "bf16" if cfg.precision == "bf16" else "no"
+    fp16 autocast only trains safely with a gradient scaler, which accelerate creates on
+    CUDA alone; on a CPU it would run fp16 without one (gradients underflow to zero).
+    """
+    if precision == "fp16":
+        if not (torch.cuda.is_available() if cuda is None else cuda):
+            raise LorasumError("training.precision: fp16 needs a CUDA GPU (fp16 autocast with a gradient scaler); "
+                               "on this machine use bf16 or fp32")
+        return "fp16"
+    return "bf16" if precision == "bf16" else "no"
+
+
+def make_accelerator(cfg: TrainingConfig) -> Accelerator:
+    """The run's ``Accelerator``: precision from the run config, global batches split across processes.
+
+    Safe to call again in one process with another precision (study cells do): accelerate
+    keeps one process-wide precision, which is reset here; the process group is kept.
+    """
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
+
+    wanted = mixed_precision(cfg.precision)
+    state = AcceleratorState._shared_state
+    # DeepSpeed takes its precision from its own config, and accelerate does not object to a change there
+    if (state and state.get("_mixed_precision", wanted) != wanted
+            and state.get("distributed_type") != DistributedType.DEEPSPEED):
+        AcceleratorState._reset_state(reset_partial_state=False)
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
     if launcher and launcher != wanted:
         log.warning("the launcher asks for mixed_precision=%s; the run config's training.precision=%s wins",
@@ -101,17 +135,64 @@ def model_inputs(model: torch.nn.Module, batch: dict, is_decoder_only: bool) -> 
     }
 
 
-def build_optimizer(params, cfg: TrainingConfig) -> torch.optim.Optimizer:
+# transformers.Trainer.get_decay_parameter_names: biases and normalisation weights are not decayed
+NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """The trainable parameters in two optimizer groups: decayed, and not (biases, norm weights)."""
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_PATTERNS))
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [
+        {"params": [p for n, p in trainable if n in decay], "weight_decay": weight_decay},
+        {"params": [p for n, p in trainable if n not in decay], "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    """AdamW or Adafactor over ``model``'s trainable parameters, weight decay on weight matrices only."""
+    groups = parameter_groups(model, cfg.weight_decay)
     if cfg.optimizer == "adafactor":
         # XL-Sum's setting: a fixed learning rate, no relative step or parameter scaling
-        return Adafactor(params, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False,
-                         weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return Adafactor(groups, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def peak_memory_mb() -> float:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int):
+    """The learning-rate schedule; ``constant`` with a warmup ratio warms up linearly, then stays flat."""
+    warmup = int(cfg.warmup_ratio * total_steps)
+    name = "constant_with_warmup" if cfg.schedule == "constant" and warmup > 0 else cfg.schedule
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def reset_peak_memory() -> str:
+    """Start measuring peak memory afresh (one run per measurement); returns the measure used.
+
+    ``cuda_allocated``: the peak of tensors allocated on the GPU. ``process_rss_hwm``: the
+    process's resident-set high-water mark (Linux ``VmHWM``, reset through
+    ``/proc/self/clear_refs``). ``process_rss_max``: where that reset is not allowed, the
+    lifetime peak of the process (``ru_maxrss``), which includes earlier runs in it.
+    """
     if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+        return "cuda_allocated"
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # 5 resets the peak resident set size to the current one
+        return "process_rss_hwm"
+    except OSError:
+        log.info("cannot reset the process memory high-water mark; peak memory is the process's lifetime peak")
+        return "process_rss_max"
+
+
+def peak_memory_mb(kind: str) -> float:
+    """The peak since :func:`reset_peak_memory` returned ``kind``, in MiB."""
+    if kind == "cuda_allocated":
         return torch.cuda.max_memory_allocated() / 2**20
+    if kind == "process_rss_hwm":
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -151,7 +232,10 @@ class Trainer:
         split = getattr(self.acc.dataloader_config, "split_batches", False)
         sampler_batch = cfg.batch_size * (self.acc.num_processes if split else 1)
         lengths = [feature_length(f, is_decoder_only=is_decoder_only) for f in train_features]
-        self.sampler = LengthGroupedBatches(lengths, sampler_batch, cfg.seed, group_by_length=cfg.group_by_length)
+        # several languages: each epoch resamples them to their upsampled shares
+        mix = EpochMix([f.get("lang") for f in train_features], cfg.multilingual_alpha, cfg.seed)
+        self.sampler = LengthGroupedBatches(lengths, sampler_batch, cfg.seed, group_by_length=cfg.group_by_length,
+                                            mix=mix if len(mix.groups) > 1 else None)
         loader = torch.utils.data.DataLoader(train_features, batch_sampler=self.sampler, collate_fn=collator)
         val_sampler = LengthGroupedBatches([feature_length(f, is_decoder_only=is_decoder_only) for f in val_features],
                                            sampler_batch, cfg.seed, shuffle=False)
@@ -161,16 +245,13 @@ class Trainer:
             if not hasattr(model, "compile"):
                 raise LorasumError("training.torch_compile needs PyTorch >= 2.2 (nn.Module.compile)")
             model.compile()  # in place: parameter names, checkpoints and save_pretrained are unchanged
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = build_optimizer(params, cfg)
+        optimizer = build_optimizer(model, cfg)
         self.model, self.optimizer, self.loader = self.acc.prepare(model, optimizer, loader)
         self.val_loader = self.acc.prepare(val_loader) if val_loader is not None else None
         self.batches_per_epoch = len(self.loader)
         per_epoch_steps = self.batches_per_epoch / cfg.grad_accum
         self.total_steps = cfg.max_steps or max(1, math.ceil(per_epoch_steps * cfg.epochs))
-        self.scheduler = get_scheduler(cfg.schedule, self.optimizer,
-                                       num_warmup_steps=int(cfg.warmup_ratio * self.total_steps),
-                                       num_training_steps=self.total_steps)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.eval_every = cfg.eval_every or max(1, math.ceil(per_epoch_steps))
         self.checkpoint_every = cfg.checkpoint_every
         self.log_every = max(1, min(50, self.total_steps // 20))
@@ -272,11 +353,25 @@ class Trainer:
                                    "set torch_compile: false, or install a C++ compiler / Triton") from err
             raise
 
+    def _micro_batches(self, start: int):
+        """The run's micro-batches from the ``start``-th on, epoch after epoch, without end."""
+        epoch, offset = divmod(start, self.batches_per_epoch)
+        while True:
+            loader = skip_first_batches(self.loader, offset) if offset else self.loader
+            # accelerate's loaders call set_epoch(their own counter) when iterated, which reaches our
+            # sampler only through some wrappers (not the skipping one): set both
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            self.sampler.set_epoch(epoch)
+            yield from _rng_neutral(loader)
+            epoch, offset = epoch + 1, 0
+
     # -- the loop ----------------------------------------------------------------------------
     def train(self) -> TrainResult:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from torch.utils.tensorboard import SummaryWriter
 
+        memory_kind = reset_peak_memory()
         ckpt = latest_checkpoint(self.ckpt_root)
         if ckpt is not None:
             self.load_checkpoint(ckpt)
@@ -295,84 +390,75 @@ class Trainer:
         task = bar.add_task("train", total=self.total_steps, completed=self.state["step"], info="")
         tick = time.perf_counter()
         stop = self.state["stopped_early"] or self.state["step"] >= self.total_steps
-        pending = 0  # micro-batches accumulated towards the next optimizer step (may span epochs)
+        # an optimizer step's micro-batches (its accumulation window) may span two epochs
+        micro_batches = self._micro_batches(self.state["step"] * accum)
         with bar:
             while not stop:
-                micro = self.state["step"] * accum + pending
-                epoch, offset = divmod(micro, self.batches_per_epoch)
-                loader = skip_first_batches(self.loader, offset) if offset else self.loader
-                # accelerate's loaders call set_epoch(their own counter) when iterated, which reaches our
-                # sampler only through some wrappers (not the skipping one): set both
-                if hasattr(loader, "set_epoch"):
-                    loader.set_epoch(epoch)
-                self.sampler.set_epoch(epoch)
-                for batch in _rng_neutral(loader):
-                    pending += 1
-                    sync = pending == accum
-                    ctx = self.acc.no_sync(self.model) if not sync and world > 1 else contextlib.nullcontext()
+                # the whole window is fetched first: its loss is normalised by all of its label tokens
+                window = list(itertools.islice(micro_batches, accum))
+                counts = [label_tokens(batch["labels"], shift=shift) for batch in window]
+                n_window = torch.stack(counts).sum()
+                # on device, no host sync; DDP averages gradients over processes, hence the factor world
+                n_all = self.acc.reduce(n_window, "sum") if world > 1 else n_window
+                scale = world / n_all.clamp(min=1)
+                for i, (batch, n) in enumerate(zip(window, counts)):
+                    last = i == len(window) - 1
+                    ctx = self.acc.no_sync(self.model) if not last and world > 1 else contextlib.nullcontext()
                     with ctx:
                         with self.acc.autocast():
                             logits = self._forward(unwrapped, batch)
                             loss_sum = token_loss(logits, batch["labels"], self.cfg.label_smoothing, shift=shift,
                                                   reduction="sum")
-                        n = label_tokens(batch["labels"], shift=shift)
-                        # mean over the label tokens of all processes; DDP then averages the gradients
-                        n_all = self.acc.reduce(n, "sum") if world > 1 else n
-                        self.acc.backward(loss_sum * world / n_all.clamp(min=1) / accum)
+                        self.acc.backward(loss_sum * scale)
                     running_loss += loss_sum.detach()
                     running_labels += n
                     running_tokens += batch["attention_mask"].sum()
                     if not self.is_decoder_only:  # a causal feature's labels are inside its input
                         running_tokens += n
-                    if not sync:
-                        continue
-                    pending = 0
-                    if self.cfg.max_grad_norm:
-                        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-                    self.optimizer.step()
-                    self.scheduler.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.state["step"] += 1
-                    step = self.state["step"]
-                    bar.update(task, completed=step)
-                    if step % self.log_every == 0 or step == self.total_steps:
-                        labels_seen = self.acc.reduce(running_labels, "sum").clamp(min=1)
-                        mean_loss = (self.acc.reduce(running_loss, "sum") / labels_seen).item()
-                        tokens = int(self.acc.reduce(running_tokens, "sum").item())
-                        now = time.perf_counter()
-                        self.state["train_seconds"] += now - tick
-                        tick = now
-                        self.state["train_tokens"] += tokens
-                        self.state["last_train_loss"] = mean_loss
-                        tps = self.state["train_tokens"] / max(self.state["train_seconds"], 1e-9)
-                        bar.update(task, info=f"loss {mean_loss:.3f}  {tps:,.0f} tok/s")
-                        self.state["history"].append({"step": step, "train_loss": mean_loss,
-                                                      "lr": self.scheduler.get_last_lr()[0]})
+                if self.cfg.max_grad_norm:
+                    self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.state["step"] += 1
+                step = self.state["step"]
+                bar.update(task, completed=step)
+                if step % self.log_every == 0 or step == self.total_steps:
+                    labels_seen = self.acc.reduce(running_labels, "sum").clamp(min=1)
+                    mean_loss = (self.acc.reduce(running_loss, "sum") / labels_seen).item()
+                    tokens = int(self.acc.reduce(running_tokens, "sum").item())
+                    now = time.perf_counter()
+                    self.state["train_seconds"] += now - tick
+                    tick = now
+                    self.state["train_tokens"] += tokens
+                    self.state["last_train_loss"] = mean_loss
+                    tps = self.state["train_tokens"] / max(self.state["train_seconds"], 1e-9)
+                    bar.update(task, info=f"loss {mean_loss:.3f}  {tps:,.0f} tok/s")
+                    self.state["history"].append({"step": step, "train_loss": mean_loss,
+                                                  "lr": self.scheduler.get_last_lr()[0]})
+                    if writer:
+                        writer.add_scalar("train/loss", mean_loss, step)
+                        writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
+                        writer.add_scalar("train/tokens_per_second", tps, step)
+                    running_loss.zero_()
+                    running_labels.zero_()
+                    running_tokens.zero_()
+                if step % self.eval_every == 0 or step == self.total_steps:
+                    self.state["train_seconds"] += time.perf_counter() - tick
+                    val = self.validation_loss()
+                    if val is not None:
+                        self.state["history"].append({"step": step, "validation_loss": val})
                         if writer:
-                            writer.add_scalar("train/loss", mean_loss, step)
-                            writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
-                            writer.add_scalar("train/tokens_per_second", tps, step)
-                        running_loss.zero_()
-                        running_labels.zero_()
-                        running_tokens.zero_()
-                    if step % self.eval_every == 0 or step == self.total_steps:
-                        self.state["train_seconds"] += time.perf_counter() - tick
-                        val = self.validation_loss()
-                        if val is not None:
-                            self.state["history"].append({"step": step, "validation_loss": val})
-                            if writer:
-                                writer.add_scalar("validation/loss", val, step)
-                        if self._after_eval(val):
-                            self.state["stopped_early"] = True
-                        tick = time.perf_counter()
-                    done = step >= self.total_steps or self.state["stopped_early"]
-                    if step % self.checkpoint_every == 0 or done:
-                        self.state["train_seconds"] += time.perf_counter() - tick
-                        self.save_checkpoint()
-                        tick = time.perf_counter()
-                    if done:
-                        stop = True
-                        break
+                            writer.add_scalar("validation/loss", val, step)
+                    if self._after_eval(val):
+                        self.state["stopped_early"] = True
+                    tick = time.perf_counter()
+                done = step >= self.total_steps or self.state["stopped_early"]
+                if step % self.checkpoint_every == 0 or done:
+                    self.state["train_seconds"] += time.perf_counter() - tick
+                    self.save_checkpoint()
+                    tick = time.perf_counter()
+                stop = done
         if writer:
             writer.close()
         best = self.ckpt_root / "best.pt"
@@ -384,8 +470,8 @@ class Trainer:
             train_seconds=s["train_seconds"], train_tokens=s["train_tokens"],
             tokens_per_second=s["train_tokens"] / max(s["train_seconds"], 1e-9),
             final_train_loss=s["last_train_loss"], final_validation_loss=s["last_validation_loss"],
-            best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(),
-            stopped_early=s["stopped_early"], history=s["history"],
+            best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(memory_kind),
+            stopped_early=s["stopped_early"], history=s["history"], peak_memory_kind=memory_kind,
         )
 
 

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lorasum.config import DataConfig
-from lorasum.data.sampling import mix_languages, sample_per_lang, upsampling_weights
+from lorasum.data.sampling import EpochMix, sample_per_lang, upsampling_weights
 from lorasum.data.sources import load_examples
 from lorasum.errors import LorasumError
 
@@ -48,10 +48,11 @@ def test_sampling_more_than_available_is_an_error_for_training():
 def test_upsampling_alpha():
     w = upsampling_weights({"en": 900, "ru": 100}, alpha=0.5)
     assert w["ru"] > 0.1 and abs(sum(w.values()) - 1) < 1e-9
-    mixed = mix_languages({"en": _rows("en", 90), "ru": _rows("ru", 10)}, 0.5, seed=0)
+    langs = ["en"] * 90 + ["ru"] * 10
+    epoch = EpochMix(langs, 0.5, seed=0).indices(0)
     expected_ru = round(upsampling_weights({"en": 90, "ru": 10}, 0.5)["ru"] * 100)
-    assert sum(r["lang"] == "ru" for r in mixed) == expected_ru == 25
-    assert mix_languages({"en": _rows("en", 7)}, 0.5, seed=0) == _rows("en", 7)
+    assert sum(langs[i] == "ru" for i in epoch) == expected_ru == 25 and len(epoch) == 100
+    assert EpochMix(["en"] * 7, 0.5, seed=0).indices(3) == list(range(7))
 
 
 def test_local_jsonl_with_split_field(tmp_path):

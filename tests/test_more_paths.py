@@ -67,3 +67,12 @@ def test_early_stopping_stops_and_restores_best(tiny_run_config, tiny_mt5, tmp_p
     losses = metrics["losses"]
     assert losses["stopped_early"] and metrics["efficiency"]["train_steps"] < 12
     assert losses["best_validation_loss"] < losses["final_validation_loss"]
+    # the saved model holds the best evaluation's weights, not the last step's
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    saved = dict(AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "run" / "model").named_parameters())
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt")
+    last = torch.load(max((tmp_path / "run" / "checkpoints").glob("step-*")) / "trainable.pt")
+    assert all(torch.equal(saved[k], best[k]) for k in best)
+    assert any(not torch.equal(saved[k], last[k]) for k in last)

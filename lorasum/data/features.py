@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from lorasum.data.sampling import EpochMix
 from lorasum.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,15 @@ class LengthGroupedBatches(torch.utils.data.Sampler[list[int]]):
     long and short batches alternate. ``set_epoch`` changes the order deterministically.
     A short final batch always comes last: ``accelerate`` with ``split_batches=True`` splits
     full batches across processes and only evens out the last one.
+
+    With ``mix``, an epoch covers ``mix.indices(epoch)`` (languages resampled per epoch,
+    repeats allowed) instead of every index once.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, *, group: int = 50,
-                 shuffle: bool = True, group_by_length: bool = True):
+                 shuffle: bool = True, group_by_length: bool = True, mix: EpochMix | None = None):
         self.lengths = list(lengths)
+        self.mix = mix
         self.batch_size = batch_size
         self.seed = seed
         self.group = group
@@ -106,11 +111,11 @@ class LengthGroupedBatches(torch.utils.data.Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        return math.ceil((len(self.mix) if self.mix else len(self.lengths)) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = random.Random(f"lorasum:batches:{self.seed}:{self.epoch}")
-        idx = list(range(len(self.lengths)))
+        idx = self.mix.indices(self.epoch) if self.mix else list(range(len(self.lengths)))
         if self.shuffle:
             rng.shuffle(idx)
         if self.group_by_length:

@@ -4,11 +4,16 @@
 whatever order the corpus happens to have. Here every language draws its own random
 sample from a generator seeded by ``(seed, lang)``: the same seed gives the same rows,
 another seed other rows, and adding a language never changes another language's sample.
+
+Multilingual training mixes languages by XL-Sum's upsampling (p proportional to
+size**alpha); :class:`EpochMix` draws each epoch's rows anew, so a down-weighted
+language is not reduced to one fixed subsample for the whole run.
 """
 from __future__ import annotations
 
 import math
 import random
+from typing import Sequence
 
 from lorasum.errors import LorasumError
 
@@ -50,27 +55,44 @@ def upsampling_weights(sizes: dict[str, int], alpha: float) -> dict[str, float]:
     return {lang: v / z for lang, v in q.items()}
 
 
-def mix_languages(examples: dict[str, list[dict]], alpha: float, seed: int) -> list[dict]:
-    """One training list for several languages, each language resampled to its upsampled share.
+class EpochMix:
+    """Which training rows each epoch uses when several languages are mixed (XL-Sum's upsampling).
 
-    The list has as many examples as the original total; a language whose share grows is
-    repeated (whole passes first, then a seeded random remainder), one whose share shrinks
-    is subsampled. With one language this is the identity.
+    Every epoch has the same size (the original total) and the same per-language counts,
+    ``max(1, round(p(lang) * total))`` with p from :func:`upsampling_weights`. A language
+    whose share grows is repeated (whole passes, then a random remainder); one whose share
+    shrinks is subsampled. The remainder is drawn afresh each epoch from a generator seeded
+    by ``(seed, lang, epoch)``: a down-weighted language shows different rows in different
+    epochs (not the same subsample every time), and any epoch can be rebuilt on its own,
+    which is what resuming mid-epoch needs. With one language every row is used once.
     """
-    if len(examples) == 1:
-        return list(next(iter(examples.values())))
-    sizes = {lang: len(rows) for lang, rows in examples.items()}
-    total = sum(sizes.values())
-    weights = upsampling_weights(sizes, alpha)
-    out: list[dict] = []
-    for lang, rows in examples.items():
-        want = max(1, round(weights[lang] * total))
-        reps, rest = divmod(want, len(rows))
-        out.extend(rows * reps)
-        if rest:
-            idx = sorted(_rng(seed, lang, "upsample").sample(range(len(rows)), rest))
-            out.extend(rows[i] for i in idx)
-    return out
+
+    def __init__(self, langs: Sequence[str | None], alpha: float, seed: int):
+        groups: dict[str | None, list[int]] = {}
+        for i, lang in enumerate(langs):
+            groups.setdefault(lang, []).append(i)
+        self.groups = groups
+        self.seed = seed
+        sizes = {lang: len(idx) for lang, idx in groups.items()}
+        if len(groups) > 1:
+            total = sum(sizes.values())
+            weights = upsampling_weights(sizes, alpha)
+            self.counts = {lang: max(1, round(weights[lang] * total)) for lang in groups}
+        else:
+            self.counts = sizes
+
+    def __len__(self) -> int:
+        return sum(self.counts.values())
+
+    def indices(self, epoch: int) -> list[int]:
+        """The row indices of ``epoch`` (sorted; repeats for upsampled languages)."""
+        out: list[int] = []
+        for lang, idx in self.groups.items():
+            reps, rest = divmod(self.counts[lang], len(idx))
+            out.extend(idx * reps)
+            if rest:
+                out.extend(_rng(self.seed, str(lang), f"upsample:{epoch}").sample(idx, rest))
+        return sorted(out)
 
 
 def expected_steps(n_examples: int, batch_size: int, grad_accum: int, epochs: float) -> int:
