@@ -8,7 +8,8 @@ from :mod:`.tokenize` and :mod:`.stemmers`), then :func:`corpus_scores` and
 """
 from lorasum.metrics.files import score_files
 from lorasum.metrics.rouge import score_items, scorer_info
-from lorasum.metrics.stats import adjust_p_values, corpus_scores, corpus_summary, paired_summary, paired_test
+from lorasum.metrics.stats import (adjust_p_values, corpus_scores, corpus_summary, paired_summary, paired_test,
+                                   summary_rows)
 
 __all__ = ["score_items", "corpus_scores", "paired_test", "corpus_summary", "paired_summary", "adjust_p_values",
-           "scorer_info", "score_files"]
+           "summary_rows", "scorer_info", "score_files"]

@@ -188,6 +188,24 @@ def corpus_scores(
                           seed=seed, confidence=confidence)
 
 
+MACRO_LABEL = "macro avg"
+POOLED_LABEL = "pooled"
+
+
+def summary_rows(scores: dict) -> list[tuple[str, dict]]:
+    """``(label, figures)`` rows for a table of :func:`corpus_summary` results.
+
+    Each language, then the headline macro average over languages (``"macro avg"``), then
+    the pooled figure (``"pooled"``) when more than one language makes it differ.
+    """
+    rows = list((scores.get("per_lang") or {}).items())
+    if scores.get("overall", {}).get("n"):
+        rows.append((MACRO_LABEL, scores["overall"]))
+    if len(scores.get("per_lang") or {}) > 1 and scores.get("pooled"):
+        rows.append((POOLED_LABEL, scores["pooled"]))
+    return rows
+
+
 def _paired(observed: np.ndarray, boot: np.ndarray, n: int, names: tuple[str, ...], confidence: float) -> dict:
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(boot, [tail, 100 - tail], axis=0)
