@@ -61,7 +61,8 @@ def _paired_display(t: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "scenario": t["scenario"], "lang": t["lang"], "train": t["train_langs"],
         "shots": [("all" if pd.isna(s) else int(s)) for s in t["shots"]], "seed": t["seed"], "LoRA": t["variant"],
         "full ROUGE-L": t["full_rougeL"], "LoRA ROUGE-L": t["lora_rougeL"],
-        "Δ ROUGE-L [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(t["diff"], t["ci_lo"], t["ci_hi"])],
+        "Δ ROUGE-L [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                               for d, lo, hi in zip(t["diff"], t["ci_lo"], t["ci_hi"])],
         "p": [f"{p:.3f}" for p in t["p_value"]],
         "p (Holm)": [f"{p:.3f}" if pd.notna(p) else "–" for p in t["p_holm"]],
         "p (BH)": [f"{p:.3f}" if pd.notna(p) else "–" for p in t["p_bh"]],

@@ -181,7 +181,8 @@ def test_paired_macro_difference_is_stratified():
     b = [0.0] * 100 + [1.0] * 2
     res = paired_summary(a, b, langs, measures=("faith",), resamples=500)
     assert res["overall"]["faith"] == {"diff": 0.0, "ci": [0.0, 0.0], "p_value": 1.0, "n": 102}
-    assert res["pooled"]["faith"]["diff"] == round(98 / 102, 4) and res["pooled"]["faith"]["p_value"] == pytest.approx(1 / 501, abs=1e-6)
+    assert res["pooled"]["faith"]["diff"] == round(98 / 102, 4)
+    assert res["pooled"]["faith"]["p_value"] == pytest.approx(1 / 501, abs=1e-6)
     assert res["per_lang"]["B"]["faith"]["diff"] == -1.0
     rng = np.random.default_rng(12)
     x, y = rng.uniform(0, 1, (2, 1000))

@@ -117,9 +117,10 @@ def test_report_tables_and_learning_curve_use_the_seed_figures(study):
     (ax,) = [a for a in fig.axes if a.get_visible() and a.get_title() == "en"]
     got = {}
     for c in ax.containers:
-        line, _, (bars,) = c.lines[0], c.lines[1], c.lines[2]
+        line, (bars,) = c.lines[0], c.lines[2]
         half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in bars.get_segments()]
-        got[c.get_label()] = [(x, round(y, 4), round(h, 4)) for x, y, h in zip(line.get_xdata(), line.get_ydata(), half)]
+        points = zip(line.get_xdata(), line.get_ydata(), half)
+        got[c.get_label()] = [(x, round(y, 4), round(h, 4)) for x, y, h in points]
     assert got == {
         "full": [(16.0, 12.0, 2.0), (64.0, 21.0, round(math.sqrt(3), 4))],
         "lora-r8-attention": [(16.0, 16.0, 1.0), (64.0, 24.0, 2.0)],
@@ -147,7 +148,8 @@ BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.045
 
 def test_report_counts_and_colours_use_holm_adjusted_p_values():
     p = np.array(BH_1995)
-    t = pd.DataFrame({"level": "language", "scenario": "low_data", "train_langs": "en", "lang": [f"l{i}" for i in range(15)],
+    t = pd.DataFrame({"level": "language", "scenario": "low_data", "train_langs": "en",
+                      "lang": [f"l{i}" for i in range(15)],
                       "shots": 16, "seed": 0, "variant": "lora", "full_rougeL": 20.0, "lora_rougeL": 21.0,
                       "diff": [1.0] * 14 + [-1.0], "ci_lo": 0.5, "ci_hi": 1.5, "p_value": p,
                       "p_holm": adjust_p_values(p, "holm"), "p_bh": adjust_p_values(p, "bh"), "n": 50})
