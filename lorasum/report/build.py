@@ -150,6 +150,11 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
     else:
         summary = _paired_summary(paired)
         langs = paired[paired["level"] == "language"]
+        floor = len(langs) / (resamples + 1)  # Holm's multiplier on the smallest bootstrap p-value
+        if floor >= SIGNIFICANCE:
+            sec.intro += (f" With {len(langs)} tests and {resamples} bootstrap resamples the smallest attainable "
+                          f"Holm-adjusted p is {floor:.3f}: rerun the report with more resamples "
+                          f"(--resamples) to resolve significance.")
         disp, classes = _paired_display(langs)
         caption = (f"Every matched pair, per language ({len(langs)} tests; colours and counts use "
                    f"{name}-adjusted p < {SIGNIFICANCE})")

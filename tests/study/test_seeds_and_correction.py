@@ -167,3 +167,6 @@ def test_report_names_the_correction(study):
     html = study_report(study, resamples=100).read_text()
     assert "Holm-adjusted p &lt; 0.05" in html and "<th>p (Holm)</th>" in html and "<th>p (BH)</th>" in html
     assert "Macro average over each pair" in html and "ROUGE-L sd over seeds" in html
+    # 8 tests, p >= 1/101: Holm cannot go below 8/101, and the page says so
+    assert "smallest attainable Holm-adjusted p is 0.079" in html
+    assert "smallest attainable" not in study_report(study, resamples=400).read_text()
