@@ -6,6 +6,7 @@ from pathlib import Path
 from lorasum.config import RunConfig
 from lorasum.io import atomic_write_text
 from lorasum.methods import method_of
+from lorasum.metrics.stats import summary_rows
 
 
 def _fmt(s: dict | None, key: str = "mean") -> str:
@@ -18,8 +19,7 @@ def _fmt(s: dict | None, key: str = "mean") -> str:
 def write_model_card(run_dir: Path, cfg: RunConfig, metrics: dict) -> Path:
     eff = metrics["efficiency"]
     rows = []
-    per_lang = metrics["rouge"].get("per_lang", {})
-    for lang, m in list(per_lang.items()) + [("overall", metrics["rouge"]["overall"])]:
+    for lang, m in summary_rows(metrics["rouge"]):
         rows.append(f"| {lang} | {m.get('n', '-')} | {_fmt(m.get('rouge1'))} | {_fmt(m.get('rouge2'))} "
                     f"| {_fmt(m.get('rougeL'))} |")
     method = method_of(cfg.method).describe(cfg.method)
@@ -31,6 +31,9 @@ Trained with lorasum on {cfg.data.source} ({', '.join(cfg.data.languages)}); sco
 {', '.join(cfg.data.eval_languages)}.
 
 ## Results (test split, ROUGE F x100, mean with 95% bootstrap CI)
+
+"macro avg" is the mean of the language means (CI resampled within each language);
+"pooled" weighs every test item the same.
 
 | language | n | ROUGE-1 | ROUGE-2 | ROUGE-L |
 |---|---|---|---|---|

@@ -81,7 +81,7 @@ def cmd_evaluate(args) -> None:
         from lorasum.io import write_json
 
         write_json(out / "metrics.json", metrics)
-        print(json.dumps(result["paired_test"]["overall"], indent=2))
+        print(json.dumps({k: result["paired_test"][k] for k in ("overall", "pooled")}, indent=2))
     _print_summary(metrics["rouge"], out)
 
 
@@ -163,10 +163,12 @@ def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="ROUGE F x100 (mean, 95% CI)")
+    table = Table(title="ROUGE F x100 (mean, 95% CI; macro avg = mean of the language means)")
     for col in ("language", "n", "ROUGE-1", "ROUGE-2", "ROUGE-L"):
         table.add_column(col)
-    for lang, m in list(rouge["per_lang"].items()) + [("overall", rouge["overall"])]:
+    from lorasum.metrics import summary_rows
+
+    for lang, m in summary_rows(rouge):
         table.add_row(lang, str(m["n"]), *(f"{m[k]['mean']:.2f} [{m[k]['mean_ci'][0]:.1f}, {m[k]['mean_ci'][1]:.1f}]"
                                            for k in ("rouge1", "rouge2", "rougeL")))
     Console().print(table)

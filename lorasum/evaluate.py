@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: GenerationConfig, out_dir: Path, *,
                       prompt_template: str | None = None, accelerator=None, progress: bool = True,
                       resamples: int = 1000, seed: int = 0) -> tuple[dict, dict]:
-    """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, scorer info)."""
+    """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, scorer info).
+
+    ``rouge`` is :func:`lorasum.metrics.corpus_scores`: ``overall`` (macro average over
+    languages, language-stratified CI), ``pooled`` and ``per_lang``.
+    """
     from lorasum.metrics import corpus_scores, score_items, scorer_info
 
     preds = generate_summaries(model, tokenizer, [r["text"] for r in rows], gen, langs=[r["lang"] for r in rows],

@@ -80,12 +80,13 @@ def comparison_table(results: dict):
     for method in results:
         for metric in ("R-1", "R-2", "R-L"):
             table.add_column(f"{method} {metric}", justify="right")
-    langs = list(next(iter(results.values()))["rouge"]["per_lang"]) + ["overall"]
-    for lang in langs:
-        cells = [lang]
-        for m in results.values():
-            block = m["rouge"]["overall"] if lang == "overall" else m["rouge"]["per_lang"][lang]
-            cells += [f"{block[k]['mean']:.1f}" for k in ("rouge1", "rouge2", "rougeL")]
+    from lorasum.metrics import summary_rows
+
+    per_method = [dict(summary_rows(m["rouge"])) for m in results.values()]
+    for label in dict(summary_rows(next(iter(results.values()))["rouge"])):
+        cells = [label]
+        for rows in per_method:
+            cells += [f"{rows[label][k]['mean']:.1f}" for k in ("rouge1", "rouge2", "rougeL")]
         table.add_row(*cells)
     for label, key, fmt in (("trainable %", "trainable_share", "{:.2%}"), ("artifact MB", "artifact_mb", "{:.2f}"),
                             ("train s", "train_seconds", "{:.1f}"), ("eval s", "eval_seconds", "{:.1f}")):

@@ -9,9 +9,12 @@ import pandas as pd
 from lorasum.report import plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
 from lorasum.report.html import Section, table_html, table_markdown, write_report
-from lorasum.study.results import study_results
+from lorasum.metrics.stats import P_ADJUST_METHODS
+from lorasum.study.results import over_seeds, study_results
 
 SIGNIFICANCE = 0.05
+# the correction behind the report's colours and counts (family-wise, over every per-language test)
+CORRECTION = "holm"
 
 
 def _ci(mean, lo, hi) -> str:
@@ -21,51 +24,72 @@ def _ci(mean, lo, hi) -> str:
 
 
 def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, language, shots, variant): ROUGE means over seeds with CIs and efficiency."""
-    rows = df[df["level"] == "language"]
-    keys = ["scenario", "lang", "train_langs", "shots", "variant"]
+    """Per group of cells differing only in seed, per language: ROUGE over seeds and efficiency.
+
+    ROUGE cells read "mean over seeds [lowest, highest 95% CI bound of the seeds]"; the
+    ROUGE-L standard deviation over seeds has its own column. Cells scored on several
+    languages add a "macro avg" row (the headline macro average over their languages).
+    """
+    agg = over_seeds(df)
+    multi = agg["test_langs"].astype(str).str.contains("+", regex=False)
+    rows = agg[(agg["level"] == "language") | ((agg["level"] == "overall") & multi)]
     out = []
-    for key, g in rows.groupby(keys, dropna=False, sort=True):
-        rec = dict(zip(keys, key))
-        rec["seeds"] = g["seed"].nunique()
+    for _, g in rows.iterrows():
+        rec = {"scenario": g["scenario"], "lang": "macro avg" if g["level"] == "overall" else g["lang"],
+               "train": g["train_langs"], "shots": "all" if pd.isna(g["shots"]) else int(g["shots"]),
+               "variant": g["variant"], "seeds": int(g["n_seeds"])}
         for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
-            rec[label] = _ci(g[f"{m}_mean"].mean(), g[f"{m}_mean_lo"].min(), g[f"{m}_mean_hi"].max())
-        rec["trainable params"] = f"{int(g['trainable_params'].mean()):,}" if g["trainable_params"].notna().any() else "–"
-        rec["artifact MB"] = g["artifact_mb"].mean()
-        rec["train s"] = g["train_seconds"].mean()
-        rec["peak MB"] = g["peak_memory_mb"].mean()
-        rec["shots"] = "all" if pd.isna(rec["shots"]) else int(rec["shots"])
-        rec["train"] = rec.pop("train_langs")
+            rec[label] = _ci(g[f"{m}_mean_over_seeds"], g[f"{m}_ci_lo_min"], g[f"{m}_ci_hi_max"])
+        sd = g["rougeL_std_over_seeds"]
+        rec["ROUGE-L sd over seeds"] = f"{sd:.2f}" if pd.notna(sd) else "–"
+        tp = g["trainable_params"]
+        rec["trainable params"] = f"{int(tp):,}" if pd.notna(tp) else "–"
+        rec["artifact MB"] = g["artifact_mb"]
+        rec["train s"] = g["train_seconds"]
+        rec["peak MB"] = g["peak_memory_mb"]
         out.append(rec)
     cols = ["scenario", "lang", "train", "shots", "variant", "seeds", "ROUGE-1", "ROUGE-2", "ROUGE-L",
-            "trainable params", "artifact MB", "train s", "peak MB"]
+            "ROUGE-L sd over seeds", "trainable params", "artifact MB", "train s", "peak MB"]
     return pd.DataFrame(out)[cols] if out else pd.DataFrame(columns=cols)
 
 
 def _paired_display(t: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The matched-pair table with raw and adjusted p-values; rows significant after
+    :data:`CORRECTION` are coloured (``classes``: row index -> CSS class)."""
+    t = t.reset_index(drop=True)
     disp = pd.DataFrame({
         "scenario": t["scenario"], "lang": t["lang"], "train": t["train_langs"],
         "shots": [("all" if pd.isna(s) else int(s)) for s in t["shots"]], "seed": t["seed"], "LoRA": t["variant"],
         "full ROUGE-L": t["full_rougeL"], "LoRA ROUGE-L": t["lora_rougeL"],
-        "Δ ROUGE-L [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(t["diff"], t["ci_lo"], t["ci_hi"])],
-        "p": [f"{p:.3f}" for p in t["p_value"]], "n": t["n"],
-    }).reset_index(drop=True)
+        "Δ ROUGE-L [95% CI]": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                               for d, lo, hi in zip(t["diff"], t["ci_lo"], t["ci_hi"])],
+        "p": [f"{p:.3f}" for p in t["p_value"]],
+        "p (Holm)": [f"{p:.3f}" if pd.notna(p) else "–" for p in t["p_holm"]],
+        "p (BH)": [f"{p:.3f}" if pd.notna(p) else "–" for p in t["p_bh"]],
+        "n": t["n"],
+    })
     classes = {}
-    for i, (d, p) in enumerate(zip(t["diff"], t["p_value"])):
-        if p < SIGNIFICANCE:
+    for i, (d, p) in enumerate(zip(t["diff"], t[f"p_{CORRECTION}"])):
+        if pd.notna(p) and p < SIGNIFICANCE:
             classes[i] = "win" if d > 0 else "loss"
     return disp, classes
 
 
 def _paired_summary(t: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and LoRA variant: per-language wins and losses, after :data:`CORRECTION`
+    and (for comparison) uncorrected."""
+    name = P_ADJUST_METHODS[CORRECTION]
     rows = []
-    for (scenario, variant), g in t.groupby(["scenario", "variant"]):
-        sig = g["p_value"] < SIGNIFICANCE
+    for (scenario, variant), g in t[t["level"] == "language"].groupby(["scenario", "variant"]):
+        sig = g[f"p_{CORRECTION}"] < SIGNIFICANCE
+        raw = g["p_value"] < SIGNIFICANCE
         rows.append({"scenario": scenario, "LoRA": variant, "comparisons": len(g),
                      "mean Δ ROUGE-L": g["diff"].mean(),
-                     "LoRA better (p<0.05)": int((sig & (g["diff"] > 0)).sum()),
-                     "full better (p<0.05)": int((sig & (g["diff"] < 0)).sum()),
-                     "no significant difference": int((~sig).sum())})
+                     f"LoRA better ({name} p<{SIGNIFICANCE})": int((sig & (g["diff"] > 0)).sum()),
+                     f"full better ({name} p<{SIGNIFICANCE})": int((sig & (g["diff"] < 0)).sum()),
+                     "no significant difference": int((~sig).sum()),
+                     f"LoRA better (uncorrected p<{SIGNIFICANCE})": int((raw & (g["diff"] > 0)).sum()),
+                     f"full better (uncorrected p<{SIGNIFICANCE})": int((raw & (g["diff"] < 0)).sum())})
     return pd.DataFrame(rows)
 
 
@@ -114,27 +138,50 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
             sections.append(Section(key, title, intro=intro, png=plots.png_bytes(fig)))
 
     paired, note = paired_comparisons(study_dir, df, resamples=resamples)
+    name = P_ADJUST_METHODS[CORRECTION]
     sec = Section("paired", "LoRA vs full fine-tuning, per language",
                   intro="Paired bootstrap test on the same test items (matching cells: same scenario, languages, "
-                        f"shots and seed). Δ = LoRA − full, ROUGE-L F x100; green/red: p < {SIGNIFICANCE}.")
+                        f"shots and seed). Δ = LoRA − full, ROUGE-L F x100. p-values are given raw and adjusted for "
+                        f"multiple comparisons over all per-language tests of this report (Holm: family-wise "
+                        f"error; BH: Benjamini-Hochberg false discovery rate); green/red: {name}-adjusted "
+                        f"p < {SIGNIFICANCE}.")
     if paired.empty:
         sec.note = f"Omitted: {note}."
     else:
         summary = _paired_summary(paired)
-        disp, classes = _paired_display(paired)
-        sec.tables_html = [table_html(summary, "Summary", text_cols=("scenario", "LoRA")),
-                           table_html(disp, "Every matched pair", text_cols=("scenario", "lang", "train", "LoRA"),
-                                      classes=classes)]
-        sec.markdown = table_markdown(summary) + "\n\n" + table_markdown(disp)
+        langs = paired[paired["level"] == "language"]
+        floor = len(langs) / (resamples + 1)  # Holm's multiplier on the smallest bootstrap p-value
+        if floor >= SIGNIFICANCE:
+            sec.intro += (f" With {len(langs)} tests and {resamples} bootstrap resamples the smallest attainable "
+                          f"Holm-adjusted p is {floor:.3f}: rerun the report with more resamples "
+                          f"(--resamples) to resolve significance.")
+        disp, classes = _paired_display(langs)
+        caption = (f"Every matched pair, per language ({len(langs)} tests; colours and counts use "
+                   f"{name}-adjusted p < {SIGNIFICANCE})")
+        sec.tables_html = [table_html(summary, f"Summary (counts use {name}-adjusted p-values)",
+                                      text_cols=("scenario", "LoRA")),
+                           table_html(disp, caption, text_cols=("scenario", "lang", "train", "LoRA"), classes=classes)]
+        sec.markdown = (f"Summary (counts use {name}-adjusted p-values)\n\n" + table_markdown(summary)
+                        + f"\n\n{caption}\n\n" + table_markdown(disp))
+        macro = paired[paired["level"] == "macro"]
+        if not macro.empty:
+            mdisp, _ = _paired_display(macro)
+            mdisp = mdisp.drop(columns=["lang", "p (Holm)", "p (BH)"])
+            mcap = ("Macro average over each pair's test languages (stratified paired bootstrap; "
+                    "not part of the corrected family)")
+            sec.tables_html.append(table_html(mdisp, mcap, text_cols=("scenario", "train", "LoRA")))
+            sec.markdown += f"\n\n{mcap}\n\n" + table_markdown(mdisp)
     sections.append(sec)
 
     by_lang = results_by_language(df)
     sections.append(Section(
         "per_language", "Results per language",
-        intro="ROUGE F x100, mean over seeds [lowest, highest 95% bootstrap CI bound over seeds]; "
-              "efficiency figures are means over the same cells.",
+        intro="ROUGE F x100, mean over seeds [lowest, highest 95% bootstrap CI bound over seeds], and the "
+              "standard deviation of ROUGE-L over seeds (cells that differ only in seed; "
+              "results_over_seeds.csv); 'macro avg' rows average a cell's languages equally. "
+              "Efficiency figures are means over the same cells.",
         tables_html=[table_html(by_lang, text_cols=("scenario", "lang", "train", "variant", "ROUGE-1", "ROUGE-2",
-                                                    "ROUGE-L"))],
+                                                    "ROUGE-L", "ROUGE-L sd over seeds"))],
         markdown=table_markdown(by_lang)))
 
     samples = sample_summaries(study_dir, df)

@@ -4,6 +4,12 @@ Two cells match when they differ only in method: same scenario, training and tes
 languages, shots and seed. Their ``predictions.jsonl`` are joined on (id, lang), scored
 item by item with :func:`lorasum.metrics.score_items` and compared with
 :func:`lorasum.metrics.paired_test` (paired bootstrap): no ROUGE is computed here.
+
+The per-language tests of a report are one family: their p-values are also given
+adjusted for multiple comparisons (Holm and Benjamini-Hochberg, over every per-language
+row of the table). A pair scored on several languages adds a ``level == "macro"`` row:
+the difference of the macro averages over languages (language-stratified bootstrap),
+kept out of that family.
 """
 from __future__ import annotations
 
@@ -43,13 +49,15 @@ def matched_pairs(df: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
 def paired_comparisons(study_dir: str | Path, df: pd.DataFrame, *, resamples: int = 1000) -> tuple[pd.DataFrame, str | None]:
     """One row per (matched pair, test language): ROUGE-L of both, the difference, its CI and p-value.
 
+    ``p_holm`` and ``p_bh`` are the p-values adjusted over all ``level == "language"`` rows;
+    pairs with several test languages add a ``level == "macro"`` row (``lang == "macro avg"``).
     Returns ``(table, note)``; ``note`` explains an empty table.
     """
     pairs = matched_pairs(df)
     if not pairs:
         return pd.DataFrame(), "no LoRA cell has a finished full fine-tuning cell to compare with (same scenario, languages, shots and seed)"
     try:
-        from lorasum.metrics import paired_test, score_items
+        from lorasum.metrics import adjust_p_values, paired_test, score_items
     except ImportError:
         return pd.DataFrame(), "the paired test needs lorasum.metrics, which this installation lacks"
     study_dir = Path(study_dir)
@@ -72,13 +80,16 @@ def paired_comparisons(study_dir: str | Path, df: pd.DataFrame, *, resamples: in
             continue
         res = paired_test([a[k] for k in keys], [b[k] for k in keys], [k[1] for k in keys],
                           resamples=resamples, seed=0)
-        for lang, r in sorted(res["per_lang"].items()):
+        groups = [("language", lang, r, "language", lang) for lang, r in sorted(res["per_lang"].items())]
+        if len(res["per_lang"]) > 1:
+            groups.append(("macro", "macro avg", res["overall"], "overall", "macro"))
+        for level, label, r, df_level, df_lang in groups:
             rl = r["rougeL"]
-            lang_rows = df[(df["level"] == "language") & (df["lang"] == lang)]
-            score = lambda cell: lang_rows[lang_rows["cell_id"] == cell]["rougeL_mean"]  # noqa: E731
+            scores = df[(df["level"] == df_level) & (df["lang"] == df_lang)]
+            score = lambda cell: scores[scores["cell_id"] == cell]["rougeL_mean"]  # noqa: E731
             fa, fb = score(lora["cell_id"]), score(full["cell_id"])
             rows.append({
-                "scenario": lora["scenario"], "train_langs": lora["train_langs"], "lang": lang,
+                "level": level, "scenario": lora["scenario"], "train_langs": lora["train_langs"], "lang": label,
                 "shots": lora["shots"], "seed": lora["seed"], "variant": lora["variant"],
                 "full_rougeL": float(fb.iloc[0]) if len(fb) else None,
                 "lora_rougeL": float(fa.iloc[0]) if len(fa) else None,
@@ -86,6 +97,11 @@ def paired_comparisons(study_dir: str | Path, df: pd.DataFrame, *, resamples: in
                 "n": rl["n"], "lora_cell": lora["cell_id"], "full_cell": full["cell_id"],
             })
     table = pd.DataFrame(rows)
+    if rows:
+        family = table["level"] == "language"
+        for method in ("holm", "bh"):
+            table[f"p_{method}"] = float("nan")
+            table.loc[family, f"p_{method}"] = adjust_p_values(table.loc[family, "p_value"].to_numpy(), method)
     return table, None if rows else "matched cells share no predictions (same ids) to compare"
 
 

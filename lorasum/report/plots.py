@@ -5,7 +5,9 @@ returns a matplotlib ``Figure``, or ``None`` when the study has no data for it. 
 are built with the object API on an Agg canvas: no pyplot state, no display needed.
 
 Seeds: a point is the mean ROUGE-L over seeds; its band spans the lowest to the highest
-95% bootstrap CI bound of those seeds (with one seed, that seed's CI).
+95% bootstrap CI bound of those seeds (with one seed, that seed's CI). The learning
+curves take their points from :func:`lorasum.study.results.over_seeds` (the figures of
+``results_over_seeds.csv``) and add the standard deviation over seeds as error bars.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from lorasum.methods import BASELINE
+from lorasum.study.results import over_seeds
 
 METRIC = "rougeL"
 FULL_COLOR = "#d62728"
@@ -89,20 +92,25 @@ def learning_curves(df: pd.DataFrame) -> Figure | None:
     langs = sorted(low["lang"].unique())
     fig, axes = _fig(len(langs))
     colors = _colors(_variant_order(low["variant"]))
-    agg = _by_seed(low, ["lang", "variant", "shots"])
+    agg = over_seeds(low)
+    several = agg["scenario"].nunique() > 1
+    y, sd = f"{METRIC}_mean_over_seeds", f"{METRIC}_std_over_seeds"
     for ax, lang in zip(axes, langs):
         for v in _variant_order(agg[agg["lang"] == lang]["variant"]):
-            a = agg[(agg["lang"] == lang) & (agg["variant"] == v)].sort_values("shots")
-            x = a["shots"].astype(float).to_numpy()
-            ax.plot(x, a["y"], marker="o", color=colors[v], label=v)
-            ax.fill_between(x, a["lo"].astype(float), a["hi"].astype(float), color=colors[v], alpha=0.18, linewidth=0)
+            for scenario, a in agg[(agg["lang"] == lang) & (agg["variant"] == v)].groupby("scenario"):
+                a = a.sort_values("shots")
+                x = a["shots"].astype(float).to_numpy()
+                ax.errorbar(x, a[y].astype(float), yerr=a[sd].astype(float).fillna(0).to_numpy(), marker="o",
+                            capsize=3, color=colors[v], label=f"{scenario}: {v}" if several else v)
+                ax.fill_between(x, a[f"{METRIC}_ci_lo_min"].astype(float), a[f"{METRIC}_ci_hi_max"].astype(float),
+                                color=colors[v], alpha=0.18, linewidth=0)
             pts = low[(low["lang"] == lang) & (low["variant"] == v)]
             ax.scatter(pts["shots"].astype(float), pts[f"{METRIC}_mean"], color=colors[v], s=8, alpha=0.5)
         ax.set_xscale("log", base=2)
         ax.set_title(lang)
         _axes_labels(ax, "training examples (per language)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Low data: ROUGE-L vs training examples (band: 95% CI over seeds)")
+    fig.suptitle("Low data: ROUGE-L vs training examples (mean ± sd over seeds; band: 95% CIs of the seeds)")
     return fig
 
 

@@ -3,8 +3,13 @@
 Built from the cell folders alone (``runs/**/cell.json`` + ``metrics.json``), so it works
 on a study merged from several shards and needs no spec. Every row carries the cell's
 axis values, every ROUGE figure with its confidence interval, and the efficiency figures.
-Rows with ``level == "overall"`` (``lang == "all"``) hold the cell's figure over all its
-scored languages; ``level == "language"`` rows hold one language each.
+Rows with ``level == "overall"`` (``lang == "macro"``) hold the cell's headline figure, the
+macro average over its scored languages (language-stratified bootstrap CI);
+``level == "pooled"`` rows (``lang == "all"``) the mean over all its items pooled;
+``level == "language"`` rows one language each.
+
+:func:`over_seeds` folds cells that differ only in seed into one row with the mean and
+the sample standard deviation over seeds (``results_over_seeds.csv``).
 """
 from __future__ import annotations
 
@@ -70,7 +75,9 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
             "run_dir": str(d.relative_to(Path(study_dir))),
         }
         rouge = metrics.get("rouge", {})
-        rows.append({**common, "level": "overall", "lang": "all", **_rouge_columns(rouge.get("overall", {}))})
+        rows.append({**common, "level": "overall", "lang": "macro", **_rouge_columns(rouge.get("overall", {}))})
+        if rouge.get("pooled"):
+            rows.append({**common, "level": "pooled", "lang": "all", **_rouge_columns(rouge["pooled"])})
         for lang, m in sorted((rouge.get("per_lang") or {}).items()):
             rows.append({**common, "level": "language", "lang": lang, **_rouge_columns(m)})
     df = pd.DataFrame(rows)
@@ -81,8 +88,49 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
     return df
 
 
+# columns that tell apart cells differing only in seed, or that vary from seed to seed
+_PER_CELL = ("seed", "cell_id", "parent", "config_hash", "run_dir", "n")
+
+
+def _value_columns() -> list[str]:
+    cols = [f"{k}_{s}" for k in ROUGE_KEYS for s in ("mean", "mean_lo", "mean_hi", "mid", "mid_lo", "mid_hi")]
+    return cols + list(EFFICIENCY_KEYS) + list(LOSS_KEYS)
+
+
+def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of rows that differ only in seed (same axes, level and language).
+
+    For each ROUGE key: ``{key}_mean_over_seeds`` and ``{key}_std_over_seeds`` (mean and
+    sample standard deviation, ddof=1, of the seeds' corpus means; empty with one seed),
+    ``{key}_ci_lo_min`` / ``{key}_ci_hi_max`` (lowest and highest bound of the seeds' 95%
+    CIs); ``n_seeds`` and ``seeds``; efficiency and loss figures are means over the seeds.
+    Every other column of :func:`results_table` is a grouping key, so a new axis column
+    keeps its cells apart without a change here.
+    """
+    values = _value_columns()
+    keys = [c for c in df.columns if c not in _PER_CELL and c not in values]
+    if df.empty:
+        return pd.DataFrame(columns=keys + ["n_seeds", "seeds"])
+    agg: dict = {"n_seeds": ("seed", "nunique"),
+                 "seeds": ("seed", lambda s: "+".join(str(x) for x in sorted(s.dropna().unique())))}
+    for k in ROUGE_KEYS:
+        agg[f"{k}_mean_over_seeds"] = (f"{k}_mean", "mean")
+        agg[f"{k}_std_over_seeds"] = (f"{k}_mean", "std")
+        agg[f"{k}_ci_lo_min"] = (f"{k}_mean_lo", "min")
+        agg[f"{k}_ci_hi_max"] = (f"{k}_mean_hi", "max")
+    for k in (*EFFICIENCY_KEYS, *LOSS_KEYS):
+        agg[k] = (k, "mean")
+    data = df.copy()
+    for k in values:
+        data[k] = pd.to_numeric(data[k], errors="coerce").astype(float)
+    out = data.groupby(keys, dropna=False, sort=True).agg(**agg).reset_index()
+    out["n_seeds"] = out["n_seeds"].astype("Int64")
+    return out
+
+
 def study_results(study_dir: str | Path, *, write: bool = True) -> pd.DataFrame:
-    """Gather finished cells into ``results.csv`` and ``results.parquet`` (atomic writes).
+    """Gather finished cells into ``results.csv`` and ``results.parquet`` (atomic writes),
+    and the seed aggregates (:func:`over_seeds`) into ``results_over_seeds.csv``.
 
     Returns the table; raises :class:`LorasumError` when the folder holds no finished cell.
     """
@@ -97,4 +145,5 @@ def study_results(study_dir: str | Path, *, write: bool = True) -> pd.DataFrame:
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         atomic_write_bytes(study_dir / "results.parquet", buf.getvalue())
+        atomic_write_text(study_dir / "results_over_seeds.csv", over_seeds(df).to_csv(index=False))
     return df

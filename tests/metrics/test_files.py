@@ -46,9 +46,10 @@ def test_scores_match_score_items_and_paired_test(files):
     assert res["scorer"]["languages"]["zh-CN"]["segmenter"] == "jieba"
     items = score_items(["Dogs bark loudly.", "A cat sat on a mat.", "我们去北京。"],
                         ["Dogs bark at night.", "The cat sat on the mat.", "我们今天去北京。"], ["en", "en", "zh-CN"])
-    mean_l = sum(i["rougeL"]["f"] for i in items) / 3 * 100
-    assert res["scores"]["overall"]["rougeL"]["mean"] == round(mean_l, 4)
-    assert res["paired_test"]["overall"]["rougeL"]["diff"] > 0
+    f = [i["rougeL"]["f"] * 100 for i in items]
+    assert res["scores"]["pooled"]["rougeL"]["mean"] == round(sum(f) / 3, 4)
+    assert res["scores"]["overall"]["rougeL"]["mean"] == round(((f[0] + f[1]) / 2 + f[2]) / 2, 4)  # macro: en, zh-CN
+    assert res["paired_test"]["overall"]["rougeL"]["diff"] > 0 and res["paired_test"]["pooled"]["rougeL"]["diff"] > 0
     assert res["against_scores"]["overall"]["rougeL"]["mean"] < res["scores"]["overall"]["rougeL"]["mean"]
     json.dumps(res)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lorasum.errors import LorasumError
-from lorasum.metrics import corpus_scores, paired_test
+from lorasum.metrics import adjust_p_values, corpus_scores, corpus_summary, paired_summary, paired_test
 
 METRICS = ("rouge1", "rouge2", "rougeL")
 
@@ -22,9 +22,10 @@ def test_shape_rounding_and_groups():
     f = rng.uniform(0, 1, 60)
     langs = ["en"] * 40 + ["zh-CN"] * 20
     res = corpus_scores(_items(f, f / 2, f / 3), langs, resamples=200)
-    assert set(res) == {"overall", "per_lang"} and set(res["per_lang"]) == {"en", "zh-CN"}
-    assert res["overall"]["n"] == 60 and res["per_lang"]["en"]["n"] == 40
-    s = res["overall"]["rouge1"]
+    assert set(res) == {"overall", "pooled", "per_lang"} and set(res["per_lang"]) == {"en", "zh-CN"}
+    assert res["overall"]["n"] == 60 and res["overall"]["n_langs"] == 2 and res["per_lang"]["en"]["n"] == 40
+    assert res["overall"]["rouge1"]["mean"] == round((f[:40].mean() + f[40:].mean()) / 2 * 100, 4)
+    s = res["pooled"]["rouge1"]
     assert set(s) == {"mean", "mean_ci", "mid", "mid_ci"}
     assert s["mean"] == round(f.mean() * 100, 4)
     assert res["per_lang"]["zh-CN"]["rouge2"]["mean"] == round(f[40:].mean() * 50, 4)
@@ -120,4 +121,95 @@ def test_bad_input():
         corpus_scores([{"rouge1": 1}], ["en"])
     with pytest.raises(LorasumError, match="resamples"):
         corpus_scores(_items([0.1]), ["en"], resamples=0)
-    assert corpus_scores([], []) == {"overall": {"n": 0}, "per_lang": {}}
+    assert corpus_scores([], []) == {"overall": {"n": 0}, "pooled": {"n": 0}, "per_lang": {}}
+    with pytest.raises(LorasumError, match="2 measures per item but 1 names"):
+        corpus_summary(np.zeros((3, 2)), ["en"] * 3, measures=("x",))
+    with pytest.raises(LorasumError, match="finite"):
+        corpus_summary([0.1, float("nan")], ["en", "en"])
+    with pytest.raises(LorasumError, match="unknown p-value correction 'bonferroni'"):
+        adjust_p_values([0.1], "bonferroni")
+    with pytest.raises(LorasumError, match="between 0 and 1"):
+        adjust_p_values([0.1, 1.5])
+
+
+def test_mid_is_not_the_mean_on_a_skewed_set_and_matches_rouge_score():
+    """On a small, strongly skewed set the median of resampled means sits well below the mean."""
+    from rouge_score import scoring
+
+    f = np.array([0.4 ** k for k in range(10)])  # mean 0.1667, resampled means skewed right
+    agg = scoring.BootstrapAggregator(n_samples=20_000)
+    for x in f:
+        agg.add_scores({"rouge1": scoring.Score(x, x, x)})
+    np.random.seed(0)
+    theirs = agg.aggregate()["rouge1"].mid.fmeasure * 100
+    ours = corpus_scores(_items(f), ["en"] * 10, resamples=100_000, seed=0)["overall"]["rouge1"]
+    assert ours["mean"] - theirs > 0.8  # the set tells mean and mid apart
+    assert ours["mid"] == pytest.approx(theirs, abs=0.3)
+    assert ours["mean"] - ours["mid"] > 0.8
+
+
+def test_macro_weighs_languages_equally_pooled_weighs_items():
+    langs = ["A"] * 100 + ["B"] * 2
+    res = corpus_summary([1.0] * 100 + [0.0] * 2, langs, resamples=500)
+    # Resampling within each language keeps both languages constant: the macro CI is a point.
+    assert res["overall"]["score"] == {"mean": 0.5, "mean_ci": [0.5, 0.5], "mid": 0.5, "mid_ci": [0.5, 0.5]}
+    assert res["overall"]["n"] == 102 and res["overall"]["n_langs"] == 2
+    pooled = res["pooled"]["score"]
+    assert pooled["mean"] == round(100 / 102, 4)
+    assert pooled["mean_ci"][0] < 0.97 and pooled["mean_ci"][1] == 1.0
+    assert res["per_lang"]["B"]["score"]["mean"] == 0.0 and res["per_lang"]["A"]["n"] == 100
+    rouge = corpus_scores(_items([1.0] * 100 + [0.0] * 2), langs, resamples=200)
+    assert rouge["overall"]["rougeL"]["mean"] == 50.0 and rouge["pooled"]["rougeL"]["mean"] == 98.0392
+
+
+def test_macro_ci_is_stratified_by_language():
+    rng = np.random.default_rng(11)
+    big, small = rng.uniform(0, 1, 2000), rng.uniform(0, 1, 40)
+    res = corpus_summary(np.concatenate([big, small]), ["A"] * 2000 + ["B"] * 40, resamples=4000, seed=3)
+    lo, hi = res["overall"]["score"]["mean_ci"]
+    assert res["overall"]["score"]["mean"] == round((big.mean() + small.mean()) / 2, 4)
+    # the SE of an average of two independent language means
+    se = 0.5 * np.sqrt(big.var(ddof=1) / 2000 + small.var(ddof=1) / 40)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.1)
+    plo, phi = res["pooled"]["score"]["mean_ci"]
+    assert phi - plo < (hi - lo) / 2  # pooling hides the small language's uncertainty
+
+
+def test_paired_macro_difference_is_stratified():
+    langs = ["A"] * 100 + ["B"] * 2
+    a = [1.0] * 100 + [0.0] * 2
+    b = [0.0] * 100 + [1.0] * 2
+    res = paired_summary(a, b, langs, measures=("faith",), resamples=500)
+    assert res["overall"]["faith"] == {"diff": 0.0, "ci": [0.0, 0.0], "p_value": 1.0, "n": 102}
+    assert res["pooled"]["faith"]["diff"] == round(98 / 102, 4)
+    assert res["pooled"]["faith"]["p_value"] == pytest.approx(1 / 501, abs=1e-6)
+    assert res["per_lang"]["B"]["faith"]["diff"] == -1.0
+    rng = np.random.default_rng(12)
+    x, y = rng.uniform(0, 1, (2, 1000))
+    z = np.concatenate([x + 0.05, y])  # A better by 5 points on language A only
+    res = paired_summary(z, np.concatenate([x, y + rng.normal(0, 0.2, 1000)]), ["A"] * 1000 + ["B"] * 1000,
+                         resamples=2000)
+    m = res["overall"]["score"]
+    assert m["diff"] == round((res["per_lang"]["A"]["score"]["diff"] + res["per_lang"]["B"]["score"]["diff"]) / 2, 4)
+    se = 0.5 * 0.2 / np.sqrt(1000)  # language A's differences are constant
+    assert (m["ci"][1] - m["ci"][0]) / 2 == pytest.approx(1.96 * se, rel=0.15)
+    rouge = paired_test(_items(a), _items(b), langs, resamples=200)
+    assert rouge["overall"]["rougeL"]["diff"] == 0.0 and rouge["pooled"]["rougeL"]["diff"] == 96.0784
+
+
+# Benjamini & Hochberg (1995), section 4: fifteen p-values; BH at 0.05 rejects four, Holm three.
+BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719, 0.6528,
+           0.7590, 1.000]
+HOLM_ADJUSTED = [0.0015, 0.0056, 0.0247, 0.114, 0.2211, 0.278, 0.278, 0.278, 0.3213, 1, 1, 1, 1, 1, 1]
+BH_ADJUSTED = [0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.0638571, 0.0638571, 0.0645, 0.0765, 0.486, 0.5811818,
+               0.714875, 0.7532308, 0.8132143, 1]
+
+
+@pytest.mark.parametrize("method, expected, rejected", [("holm", HOLM_ADJUSTED, 3), ("bh", BH_ADJUSTED, 4)])
+def test_adjusted_p_values_match_the_textbook_example(method, expected, rejected):
+    order = np.random.default_rng(0).permutation(15)  # input order must not matter
+    adj = adjust_p_values(np.array(BH_1995)[order], method)
+    np.testing.assert_allclose(adj, np.array(expected)[order], atol=1e-6)
+    assert (adj < 0.05).sum() == rejected
+    assert adjust_p_values([], method).size == 0
+    assert adjust_p_values([0.03], method).tolist() == [0.03]
