@@ -5,10 +5,12 @@ Cell ids are readable paths in the paper's vocabulary, stable across re-runs, e.
 of its resolved run config, so a spec edit that changes what a cell would train is
 detected instead of silently reusing the old result.
 
-Sharding: ``--shard i/n`` gives each of n machines a deterministic, balanced share of
-cells with no coordination: cell *groups* are sorted by id and dealt round-robin. A
-group is a cell plus the few-shot cells that continue from it, so a few-shot cell always
-lands on the machine that runs its zero-shot parent, and runs after it there.
+Sharding: ``--shard i/n`` gives each of n machines a deterministic share of cells with
+no coordination: a cell *group* goes to shard ``sha256(group id) mod n + 1``, a function
+of its own id only, so adding or removing a scenario never moves an existing cell to
+another machine. A group is a cell plus the few-shot cells that continue from it, so a
+few-shot cell always lands on the machine that runs its zero-shot parent, and runs after
+it there. Shares are balanced in expectation, not exactly.
 """
 from __future__ import annotations
 
@@ -267,11 +269,14 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
+def group_shard(group: str, n: int) -> int:
+    """The 1-based shard of a cell group out of ``n``: a hash of the group id alone."""
+    return int(hashlib.sha256(group.encode("utf-8")).hexdigest(), 16) % n + 1
+
+
 def shard_index(cells: list[Cell], n: int) -> dict[str, int]:
-    """Cell id -> 1-based shard, dealing sorted groups round-robin."""
-    groups = sorted({c.group for c in cells})
-    pos = {g: k % n + 1 for k, g in enumerate(groups)}
-    return {c.id: pos[c.group] for c in cells}
+    """Cell id -> 1-based shard; each group's shard depends on its own id only."""
+    return {c.id: group_shard(c.group, n) for c in cells}
 
 
 def select_shard(cells: list[Cell], shard: str | tuple[int, int] | None) -> list[Cell]:
