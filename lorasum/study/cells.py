@@ -2,8 +2,9 @@
 
 Cell ids are readable paths in the paper's vocabulary, stable across re-runs, e.g.
 ``low_data/en/lora-r8-attention/shots64/seed1``. Each cell also carries a short hash
-of its resolved run config, so a spec edit that changes what a cell would train is
-detected instead of silently reusing the old result.
+of its resolved run config and of its inputs' content, so a spec edit or a changed data
+file or model that changes what a cell would compute is detected instead of silently
+reusing the old result.
 
 Sharding: ``--shard i/n`` gives each of n machines a deterministic share of cells with
 no coordination: a cell *group* goes to shard ``sha256(group id) mod n + 1``, a function
@@ -121,9 +122,26 @@ def variants(axes: Axes, base_alpha: float | None = None) -> list[Variant]:
     return out
 
 
+# Settings that change how a cell runs, never what it computes: how often it checkpoints
+# and how many checkpoints it keeps (a resumed run is bit-exact), how many test articles are
+# decoded at once (a throughput knob; batching changes padding, not the method), and whether
+# bad rows are skipped (a run that succeeds without skipping has no bad rows to skip).
+NO_EFFECT = {"training": ("checkpoint_every", "keep_checkpoints"), "generation": ("batch_size",),
+             "data": ("skip_bad_rows",)}
+
+
 def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
-    """Short stable hash of what a cell trains (its config and, for few-shot, its parent's)."""
-    payload = {"config": config.to_dict(), "parent": parent_hash}
+    """Short stable hash of what a cell computes: its config less :data:`NO_EFFECT`, the
+    fingerprints of its model and data (content or hub commit), and its parent's hash."""
+    from lorasum.study.fingerprints import data_fingerprint, model_fingerprint
+
+    d = config.to_dict()
+    for section, keys in NO_EFFECT.items():
+        for key in keys:
+            d[section].pop(key, None)
+    inputs = {"model": model_fingerprint(config.model.name, config.model.revision),
+              "data": data_fingerprint(config.data.source, config.data.is_hub_xlsum)}
+    payload = {"config": d, "inputs": inputs, "parent": parent_hash}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
