@@ -261,6 +261,20 @@ def _torch_default_threads() -> int:
     return torch.get_num_threads()
 
 
+def _model_types(cells: list[Cell]) -> set[str]:
+    """Architectures the cells will load, where known without loading anything."""
+    out: set[str] = set()
+    for name in {c.config.model.name for c in cells}:
+        if name.startswith(BUILTIN_PREFIX + "tiny-"):
+            out |= {name[len(BUILTIN_PREFIX + "tiny-"):], "byt5"}  # tiny models use the byte-level tokenizer
+            continue
+        try:
+            out.add(json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))["model_type"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a hub id: its modules are imported by the first cell that loads it
+    return out
+
+
 def cell_threads(cell: Cell, threads: int | None, default: int) -> int:
     """Torch threads for a cell: ``threads`` when given (``--threads``, ``$LORASUM_THREADS``),
     else one for the built-in tiny models, as ``lorasum demo`` does (matrices that small
@@ -375,7 +389,7 @@ def run_study(
     default = _torch_default_threads()
     if isolation == "process":
         if runner is None:
-            preload()
+            preload(_model_types(selected), {lang for c in selected for lang in c.test_langs})
         single_threaded_parent()
     # a cell costs its steps plus a fixed overhead (loading, generation, scoring), in step units
     weights = {c.id: float(estimate(c).steps or 1) + 10.0 for c in selected}
@@ -457,6 +471,7 @@ def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, *, isolati
         info.update(host=socket.gethostname(), pid=os.getpid(), attempts=int(info.get("attempts", 0)) + 1,
                     started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), error=None, threads=threads, isolation=isolation)
         write_json(d / "cell.json", info)
+        t0 = time.monotonic()
         try:
             if isolation == "process":
                 # the lock stays with this process: a crashed child cannot leave it behind
@@ -475,6 +490,7 @@ def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, *, isolati
             write_json(d / "cell.json", info)
             return LorasumError(info["error"])
         info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        info["wall_seconds"] = round(time.monotonic() - t0, 3)
         write_json(d / "cell.json", info)
         return metrics
     finally:

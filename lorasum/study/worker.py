@@ -38,14 +38,33 @@ class CellProcessError(LorasumError):
     """A cell failed in its own process: an exception there, or the process died."""
 
 
-def preload() -> None:
-    """Import the pipeline once, in the study process, so no cell imports it again."""
+def preload(model_types: set[str] = frozenset(), test_langs: set[str] = frozenset()) -> None:
+    """Import the pipeline once, in the study process, so no cell imports it again.
+
+    Also what a cell would otherwise load lazily on every fork: the modelling and tokenizer
+    modules of ``model_types``, TensorBoard's writer, the model card, and the ROUGE
+    segmenters and stemmers of ``test_langs`` (pure Python, so safe before a fork).
+    """
+    import importlib
+
     import accelerate  # noqa: F401
     import peft  # noqa: F401
+    import torch.utils.tensorboard  # noqa: F401
     import transformers  # noqa: F401
 
+    import lorasum.card  # noqa: F401
     import lorasum.evaluate  # noqa: F401
+    import lorasum.metrics  # noqa: F401
     import lorasum.run  # noqa: F401
+    from lorasum.metrics.rouge import reference_name, warm_up
+
+    for mt in sorted(model_types):
+        for module in (f"transformers.models.{mt}.modeling_{mt}", f"transformers.models.{mt}.tokenization_{mt}"):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass
+    warm_up([reference_name(lang) for lang in test_langs])
 
 
 def single_threaded_parent() -> None:
