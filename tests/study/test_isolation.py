@@ -175,3 +175,46 @@ def test_an_exception_in_the_child_comes_back_with_its_message():
     with pytest.raises(CellProcessError, match="ValueError: bad cell"):
         run_forked(boom)
     assert run_forked(lambda: {"x": 1})[0] == {"x": 1}
+
+
+KILLED_STUDY = """
+import os, sys, time
+sys.path[:0] = [{root!r}, {tests!r}]
+from fakes import fake_train_and_evaluate
+from lorasum.study import run_study
+
+def slow(config, run_dir, *, progress=True):
+    open({marker!r}, "w").write(str(os.getpid()))
+    time.sleep(60)
+    return fake_train_and_evaluate(config, run_dir, progress=progress)
+
+run_study({spec!r}, out_dir={out!r}, runner=slow, isolation="process", progress=False)
+"""
+
+
+def test_killing_the_study_kills_its_cell_and_frees_the_lock(write_spec, tmp_path):
+    import subprocess
+    import sys
+
+    from lorasum.study.runner import CellLock
+
+    marker = tmp_path / "cell.pid"
+    script = KILLED_STUDY.format(root=str(Path(__file__).resolve().parents[2]), tests=str(Path(__file__).parent),
+                                 marker=str(marker), spec=str(write_spec(SPEC)), out=str(tmp_path / "s"))
+    study = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while not marker.exists() or not marker.read_text():
+        assert study.poll() is None and time.time() < deadline, "the study never started its first cell"
+        time.sleep(0.05)
+    cell_pid = int(marker.read_text())
+    os.kill(study.pid, signal.SIGKILL)
+    study.wait()
+    deadline = time.time() + 10
+    while True:
+        try:
+            os.kill(cell_pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.time() < deadline, "the cell's process outlived the study"
+        time.sleep(0.05)
+    assert not CellLock(cell_dir(tmp_path / "s", CELL.format(1)) / ".lock").busy()
