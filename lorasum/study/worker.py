@@ -14,7 +14,8 @@ Two things are done here by hand because nothing in multiprocessing does them:
   never leaves an orphan cell running and holding its lock;
 - the study process itself runs no tensor maths and keeps torch at one thread: OpenMP
   thread pools do not survive ``fork`` (a child of a process whose pool has started hangs
-  in its first parallel operation), so every pool is started in a child, never before a fork.
+  in its first parallel operation), so every pool is started in a child, never before a
+  fork. Likewise CUDA: only children initialise it (a fork after it is refused).
 """
 from __future__ import annotations
 
@@ -133,6 +134,10 @@ def run_forked(fn: Callable[[], Any], *, threads: int | None = None) -> tuple[An
     Raises :class:`CellProcessError` with the child's exception message, or with how the
     child died when it sent nothing back. ``threads`` sets torch's thread count in the child.
     """
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        raise LorasumError("CUDA was initialised in the study process, and a forked cell cannot use it; "
+                           "run the study with --isolation none, or start it from a fresh process")
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     forked_at = time.time()

@@ -218,3 +218,11 @@ def test_killing_the_study_kills_its_cell_and_frees_the_lock(write_spec, tmp_pat
         assert time.time() < deadline, "the cell's process outlived the study"
         time.sleep(0.05)
     assert not CellLock(cell_dir(tmp_path / "s", CELL.format(1)) / ".lock").busy()
+
+
+def test_a_fork_after_cuda_was_initialised_is_refused(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.raises(LorasumError, match="--isolation none"):
+        run_forked(lambda: 1)
