@@ -139,7 +139,7 @@ def cmd_study_run(args) -> None:
 
     summary = run_study(args.spec, out_dir=args.output, shard=args.shard, dry_run=args.dry_run, cells=args.cells,
                         rerun_changed=args.rerun_changed, progress=not args.no_progress,
-                        runner_progress=args.run_progress)
+                        runner_progress=args.run_progress, isolation=args.isolation, threads=args.threads)
     if not args.dry_run and summary.get("failed"):
         raise LorasumError(f"{len(summary['failed'])} cell(s) failed: {', '.join(summary['failed'][:5])} "
                            f"(see each cell's error in {summary['study_dir']}/study.json; run again to retry)")
@@ -232,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--cells", nargs="+", help="glob patterns on cell ids")
     sr.add_argument("--rerun-changed", action="store_true", help="rerun cells whose config changed (old moved aside)")
     sr.add_argument("--run-progress", action="store_true", help="show each run's own progress bars")
+    sr.add_argument("--threads", type=int, help="torch threads per cell (default: $LORASUM_THREADS, "
+                    "else 1 for the built-in tiny models, else torch's default)")
+    sr.add_argument("--isolation", choices=["process", "none"], default="process",
+                    help="run each cell in its own process (default) or all in this one (for debugging)")
     sr.add_argument("--no-progress", action="store_true")
     sr.set_defaults(func=cmd_study_run)
     rs = st.add_parser("results", help="tidy results table (CSV and Parquet), one row per cell and language")

@@ -23,6 +23,18 @@ from lorasum.io import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+# Bump when the token ids an encoder produces change for the same inputs (prompt building,
+# truncation, special tokens): cached features keyed on an older scheme are then not reused.
+ENCODING_VERSION = 1
+
+
+def _lorasum_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lorasum")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -52,13 +64,20 @@ def encode_seq2seq(examples: Sequence[dict], tokenizer, max_source_length: int,
 
 def encode_cached(examples: Sequence[dict], tokenizer, encode_fn, cache_dir: str | Path | None,
                   **settings) -> list[dict]:
-    """``encode_fn(examples, tokenizer, **settings)``, cached on disk by content hash."""
+    """``encode_fn(examples, tokenizer, **settings)``, cached on disk by content hash.
+
+    The key covers the examples, the tokenizer's fingerprint, the encoder (qualified name
+    and settings), :data:`ENCODING_VERSION` and lorasum's version, so a change to how
+    features are built never silently reuses features built the old way.
+    """
     if cache_dir is None:
         return encode_fn(examples, tokenizer, **settings)
     h = hashlib.sha256()
-    h.update(tokenizer_fingerprint(tokenizer).encode())
-    h.update(encode_fn.__name__.encode())
-    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps({
+        "lorasum": _lorasum_version(), "encoding_version": ENCODING_VERSION,
+        "encoder": f"{encode_fn.__module__}.{encode_fn.__qualname__}",
+        "tokenizer": tokenizer_fingerprint(tokenizer), "settings": settings,
+    }, sort_keys=True).encode())
     for ex in examples:
         h.update(json.dumps([ex["id"], ex["lang"], ex["text"], ex["summary"]], ensure_ascii=False).encode())
     path = Path(cache_dir) / f"tokens-{h.hexdigest()[:24]}.pt"

@@ -1,7 +1,7 @@
 """Read (article, summary) examples from the hub or from local JSONL / CSV / Parquet files.
 
 Every example becomes a plain dict ``{"id", "lang", "text", "summary"}`` with ``lang``
-an XL-Sum code. Local files are parsed here rather than by ``datasets.load_dataset``
+an XL-Sum code. ``lorasum:demo`` (:mod:`lorasum.builtins`) names the embedded sample. Local files are parsed here rather than by ``datasets.load_dataset``
 because a bad row must be reported with its file and line, and optionally skipped.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from lorasum.builtins import is_builtin, resolve_data_source
 from lorasum.config import DataConfig
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang, xlsum_config_name
@@ -47,6 +48,8 @@ def load_examples(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, li
         raise LorasumError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if cfg.is_hub_xlsum:
         return {lang: _load_hub_xlsum(cfg, split, lang) for lang in langs}
+    if is_builtin(cfg.source):
+        cfg = cfg.model_copy(update={"source": resolve_data_source(cfg.source)})
     return _load_local(cfg, split, langs)
 
 

@@ -1,4 +1,7 @@
-"""Load a base model and its tokenizer from the hub or a local folder, and detect its family.
+"""Load a base model and its tokenizer from the hub, a local folder or a built-in name, and detect its family.
+
+Built-in ``lorasum:tiny-<arch>`` names (:mod:`lorasum.builtins`) resolve here, so they work
+in every command that loads a model.
 
 The family decides which module names LoRA targets (see :mod:`lorasum.methods.lora`) and
 whether fp16 is safe: T5-family models overflow in fp16 (the feed-forward ``wo`` output
@@ -11,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from lorasum.builtins import resolve_model
 from lorasum.errors import LorasumError
 
 T5_FAMILY = {"t5", "mt5", "umt5", "longt5", "byt5"}
@@ -29,6 +33,7 @@ def _resolve(name: str) -> str:
 
 def load_model_config(name: str, revision: str | None = None):
     """The ``transformers`` config of a model, with a one-line error when it cannot be found."""
+    name = resolve_model(name)
     if _looks_like_path(name) and not Path(name).expanduser().exists():
         raise LorasumError(f"model path not found: {name} (give a hub id such as google/mt5-small "
                            "or a folder written by save_pretrained)")
@@ -64,6 +69,8 @@ def check_precision(config, precision: str) -> None:
 
 
 def load_tokenizer(name: str, revision: str | None = None):
+    """The tokenizer of a model (a pad token added for decoder-only ones that lack it)."""
+    name = resolve_model(name)
     try:
         tok = AutoTokenizer.from_pretrained(_resolve(name), revision=revision)
     except (OSError, ValueError) as err:
@@ -76,7 +83,8 @@ def load_tokenizer(name: str, revision: str | None = None):
 
 
 def load_base(name: str, *, revision: str | None = None, precision: str = "fp32"):
-    """(model, tokenizer, family) for a hub id or local folder."""
+    """(model, tokenizer, family) for a hub id, local folder or built-in name."""
+    name = resolve_model(name)
     config = load_model_config(name, revision)
     check_precision(config, precision)
     fam = family(config)

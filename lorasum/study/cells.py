@@ -2,13 +2,16 @@
 
 Cell ids are readable paths in the paper's vocabulary, stable across re-runs, e.g.
 ``low_data/en/lora-r8-attention/shots64/seed1``. Each cell also carries a short hash
-of its resolved run config, so a spec edit that changes what a cell would train is
-detected instead of silently reusing the old result.
+of its resolved run config and of its inputs' content, so a spec edit or a changed data
+file or model that changes what a cell would compute is detected instead of silently
+reusing the old result.
 
-Sharding: ``--shard i/n`` gives each of n machines a deterministic, balanced share of
-cells with no coordination: cell *groups* are sorted by id and dealt round-robin. A
-group is a cell plus the few-shot cells that continue from it, so a few-shot cell always
-lands on the machine that runs its zero-shot parent, and runs after it there.
+Sharding: ``--shard i/n`` gives each of n machines a deterministic share of cells with
+no coordination: a cell *group* goes to shard ``sha256(group id) mod n + 1``, a function
+of its own id only, so adding or removing a scenario never moves an existing cell to
+another machine. A group is a cell plus the few-shot cells that continue from it, so a
+few-shot cell always lands on the machine that runs its zero-shot parent, and runs after
+it there. Shares are balanced in expectation, not exactly.
 """
 from __future__ import annotations
 
@@ -108,9 +111,26 @@ def variants(axes: Axes, base_method: dict | None = None) -> list[Variant]:
             for options in get_method(m).variants(axes, base_method or {})]
 
 
+# Settings that change how a cell runs, never what it computes: how often it checkpoints
+# and how many checkpoints it keeps (a resumed run is bit-exact), how many test articles are
+# decoded at once (a throughput knob; batching changes padding, not the method), and whether
+# bad rows are skipped (a run that succeeds without skipping has no bad rows to skip).
+NO_EFFECT = {"training": ("checkpoint_every", "keep_checkpoints"), "generation": ("batch_size",),
+             "data": ("skip_bad_rows",)}
+
+
 def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
-    """Short stable hash of what a cell trains (its config and, for few-shot, its parent's)."""
-    payload = {"config": config.to_dict(), "parent": parent_hash}
+    """Short stable hash of what a cell computes: its config less :data:`NO_EFFECT`, the
+    fingerprints of its model and data (content or hub commit), and its parent's hash."""
+    from lorasum.study.fingerprints import data_fingerprint, model_fingerprint
+
+    d = config.to_dict()
+    for section, keys in NO_EFFECT.items():
+        for key in keys:
+            d[section].pop(key, None)
+    inputs = {"model": model_fingerprint(config.model.name, config.model.revision),
+              "data": data_fingerprint(config.data.source, config.data.is_hub_xlsum)}
+    payload = {"config": d, "inputs": inputs, "parent": parent_hash}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -250,11 +270,14 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
+def group_shard(group: str, n: int) -> int:
+    """The 1-based shard of a cell group out of ``n``: a hash of the group id alone."""
+    return int(hashlib.sha256(group.encode("utf-8")).hexdigest(), 16) % n + 1
+
+
 def shard_index(cells: list[Cell], n: int) -> dict[str, int]:
-    """Cell id -> 1-based shard, dealing sorted groups round-robin."""
-    groups = sorted({c.group for c in cells})
-    pos = {g: k % n + 1 for k, g in enumerate(groups)}
-    return {c.id: pos[c.group] for c in cells}
+    """Cell id -> 1-based shard; each group's shard depends on its own id only."""
+    return {c.id: group_shard(c.group, n) for c in cells}
 
 
 def select_shard(cells: list[Cell], shard: str | tuple[int, int] | None) -> list[Cell]:

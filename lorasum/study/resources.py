@@ -1,71 +1,25 @@
 """Shared inputs of a study: built-in names resolved once, into the study's cache.
 
 A spec may name the embedded demo data (``data.source: lorasum:demo``) and the offline
-tiny model (``model: lorasum:tiny-mt5``). The cell hashes keep these names as written,
-so a study folder can move between machines; the concrete paths are filled in just
-before a cell runs. The tiny model is built once per study, into ``<study>/cache``.
+tiny model (``model: lorasum:tiny-mt5``), as any run config may (:mod:`lorasum.builtins`).
+The cell hashes keep these names as written, so a study folder can move between
+machines; the concrete paths are filled in just before a cell runs. The tiny model is
+built once per study, into ``<study>/cache``.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from lorasum.builtins import BUILTIN_PREFIX, DEMO_DATA, resolve_data_source, resolve_model
 from lorasum.config import RunConfig
 from lorasum.errors import LorasumError
 
-BUILTIN_PREFIX = "lorasum:"
-DEMO_DATA = "lorasum:demo"
+__all__ = ["BUILTIN_PREFIX", "DEMO_DATA", "materialize", "resolve_data_source", "resolve_model", "train_sizes"]
+
 # XL-Sum training split sizes quoted in the field notes; other languages show as unknown
 XLSUM_TRAIN_SIZES = {"en": 306_522, "ru": 62_243}
-
-
-def demo_data_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "demo" / "data.jsonl"
-
-
-def resolve_data_source(source: str) -> str:
-    if source == DEMO_DATA:
-        path = demo_data_path()
-        if not path.is_file():
-            raise LorasumError(f"data.source {DEMO_DATA}: the embedded demo data is missing ({path})")
-        return str(path)
-    if source.startswith(BUILTIN_PREFIX):
-        raise LorasumError(f"data.source {source!r}: unknown built-in; the one built-in is {DEMO_DATA}")
-    return source
-
-
-def resolve_model(name: str, cache_dir: Path) -> str:
-    """``lorasum:tiny-<arch>`` -> a tiny model folder built offline once under ``cache_dir``."""
-    if not name.startswith(BUILTIN_PREFIX):
-        return name
-    key = name[len(BUILTIN_PREFIX):]
-    if not key.startswith("tiny-"):
-        raise LorasumError(f"model {name!r}: unknown built-in; use lorasum:tiny-mt5 (or another tiny-<arch>)")
-    arch = key[len("tiny-"):]
-    final = Path(cache_dir) / "models" / key
-    if (final / "config.json").is_file():
-        return str(final)
-    try:
-        from lorasum.demo import build_tiny_model
-    except ImportError:
-        raise LorasumError(f"model {name!r}: lorasum.demo.build_tiny_model is not available") from None
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # build beside, then rename: a crash or a second process never sees half a model
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-    try:
-        built = Path(build_tiny_model(tmp / "model", arch=arch))
-        try:
-            os.replace(built, final)
-        except OSError:
-            if not (final / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return str(final)
 
 
 def materialize(config: RunConfig, cache_dir: Path, init_from: str | None = None) -> RunConfig:

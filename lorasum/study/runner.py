@@ -24,8 +24,11 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
+
+from filelock import FileLock, Timeout
 
 from rich.console import Console
 from rich.table import Table
@@ -33,8 +36,9 @@ from rich.table import Table
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_write_text, read_json, write_json, write_yaml
 from lorasum.study.cells import Cell, estimate_steps, expand, parse_shard, select_shard, shard_index
-from lorasum.study.resources import materialize, train_sizes
+from lorasum.study.resources import BUILTIN_PREFIX, materialize, train_sizes
 from lorasum.study.spec import StudySpec, load_study_spec
+from lorasum.study.worker import CellProcessError, preload, run_forked, single_threaded_parent
 
 Runner = Callable[..., dict]
 
@@ -55,81 +59,70 @@ def load_study(spec_path: str | Path) -> tuple[StudySpec, list[Cell]]:
 
 
 # --------------------------------------------------------------------------- locks
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class CellLock:
-    """An exclusive lock file holding ``{pid, host, since}``.
+    """Keeps two processes off one cell: a kernel lock (``flock``) on the cell's ``.lock``.
 
-    Created with O_EXCL, so two processes never both hold it. A lock left by a dead
-    process on this host (kill -9, power loss) is stale and taken over; a lock from
-    another host cannot be checked and is respected (delete the file if that host is gone).
+    The kernel drops the lock when its holder dies, whatever the way (kill -9, a crash,
+    power loss), so a dead runner's lock never needs taking over, and a reused pid or
+    another host cannot make a lock look alive or dead. Who holds it (pid, host, since)
+    is written beside it in ``.lock.json`` for the message a refused process prints.
+    Acquiring never waits: a busy cell is left to its holder.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.held = False
+        self.info_path = self.path.with_name(self.path.name + ".json")
+        self._lock = FileLock(str(self.path), timeout=0, thread_local=False)
 
-    def _read(self, path: Path) -> dict | None:
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def holder(self) -> dict | None:
+        """``{pid, host, since}`` of the process holding the lock, as it wrote them."""
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(self.info_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
     def acquire(self) -> tuple[bool, dict | None]:
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        """(True, None) when taken; (False, holder info or None) when another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        holder = None
-        for _ in range(5):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._read(self.path)
-                if holder is None:  # being written right now, or an empty file left by a crash
-                    try:
-                        age = time.time() - self.path.stat().st_mtime
-                    except FileNotFoundError:
-                        continue
-                    if age < 10:
-                        return False, {"host": "?", "pid": "?"}
-                elif holder.get("host") != me["host"] or _pid_alive(int(holder.get("pid", -1))):
-                    if holder.get("host") == me["host"] and holder.get("pid") == me["pid"]:
-                        return False, holder  # this very process holds it already
-                    return False, holder
-                self._take_over(holder)
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(me, f)
-            self.held = True
-            return True, None
-        return False, holder
-
-    def _take_over(self, stale: dict | None) -> None:
-        # rename first: of two processes taking over the same stale lock only one rename succeeds
-        aside = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
         try:
-            os.replace(self.path, aside)
-        except FileNotFoundError:
-            return
-        if self._read(aside) != stale:
-            # someone else took it over between our read and our rename: give it back
-            try:
-                os.link(aside, self.path)
-            except FileExistsError:
-                pass
-        aside.unlink(missing_ok=True)
+            self._lock.acquire(blocking=False)
+        except Timeout:
+            return False, self.holder()
+        write_json(self.info_path, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        return True, None
 
     def release(self) -> None:
-        if self.held:
+        if self._lock.is_locked:
+            # remove the files while still holding the lock: a process that opened the old
+            # file sees it unlinked once it gets the lock, and retries on a fresh one
+            self.info_path.unlink(missing_ok=True)
             self.path.unlink(missing_ok=True)
-            self.held = False
+            self._lock.release()
+
+    def busy(self) -> bool:
+        """Whether another process holds the lock now (a probe that takes and drops it)."""
+        if not self.path.exists():
+            return False
+        probe = FileLock(str(self.path), timeout=0, thread_local=False)
+        try:
+            probe.acquire(blocking=False)
+        except Timeout:
+            return True
+        probe.release()
+        return False
+
+
+def describe_holder(cell_id: str, holder: dict | None) -> str:
+    """``cell X is being run by pid P on host H since T``, as far as the holder wrote it down."""
+    if not holder:
+        return f"cell {cell_id} is being run by another process"
+    since = holder.get("since")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "?"
+    return f"cell {cell_id} is being run by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since {when}"
 
 
 # --------------------------------------------------------------------------- status
@@ -141,11 +134,8 @@ def cell_status(study_dir: Path, cell: Cell) -> str:
         return "changed"
     if (d / "metrics.json").is_file():
         return "done" if info is not None else "changed"
-    lock = d / ".lock"
-    if lock.exists():
-        holder = CellLock(lock)._read(lock) or {}
-        if holder.get("host") != socket.gethostname() or _pid_alive(int(holder.get("pid", -1))):
-            return "running"
+    if CellLock(d / ".lock").busy():
+        return "running"
     if info is not None and info.get("error"):
         return "failed"
     if info is not None:
@@ -245,6 +235,58 @@ def print_grid(console: Console, spec: StudySpec, cells: list[Cell], study_dir: 
 
 
 # --------------------------------------------------------------------------- running
+ISOLATION = ("process", "none")
+THREADS_ENV = "LORASUM_THREADS"
+
+
+def threads_from_env() -> int | None:
+    """``$LORASUM_THREADS`` as a thread count, or None when unset."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise LorasumError(f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1")
+    return n
+
+
+@lru_cache(maxsize=1)
+def _torch_default_threads() -> int:
+    # what torch uses in this process before the study sets one thread for forking
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _model_types(cells: list[Cell]) -> set[str]:
+    """Architectures the cells will load, where known without loading anything."""
+    out: set[str] = set()
+    for name in {c.config.model.name for c in cells}:
+        if name.startswith(BUILTIN_PREFIX + "tiny-"):
+            out |= {name[len(BUILTIN_PREFIX + "tiny-"):], "byt5"}  # tiny models use the byte-level tokenizer
+            continue
+        try:
+            out.add(json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))["model_type"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a hub id: its modules are imported by the first cell that loads it
+    return out
+
+
+def cell_threads(cell: Cell, threads: int | None, default: int) -> int:
+    """Torch threads for a cell: ``threads`` when given (``--threads``, ``$LORASUM_THREADS``),
+    else one for the built-in tiny models, as ``lorasum demo`` does (matrices that small
+    gain nothing from more, and spinning OpenMP threads slow every step on a shared
+    machine), else ``default`` (torch's own choice)."""
+    if threads is not None:
+        return threads
+    if cell.config.model.name.startswith(BUILTIN_PREFIX + "tiny-"):
+        return 1
+    return default
+
+
 def _default_runner() -> Runner:
     try:
         from lorasum.run import train_and_evaluate
@@ -290,6 +332,8 @@ def run_study(
     progress: bool = True,
     runner_progress: bool = False,
     console: Console | None = None,
+    isolation: str | None = None,
+    threads: int | None = None,
 ) -> dict:
     """Run (or with ``dry_run`` only list) the cells of a study; return a summary dict.
 
@@ -299,6 +343,11 @@ def run_study(
     config changed since it ran stops the study unless ``rerun_changed`` moves the old
     folder to ``stale/`` and runs it again. ``runner`` defaults to
     :func:`lorasum.run.train_and_evaluate` (tests pass a fake one).
+
+    ``isolation="process"`` (the default with the real runner) runs each cell in its own
+    forked process (see :mod:`lorasum.study.worker`); ``"none"`` runs cells in this
+    process (the default with a given ``runner``; handy in a debugger). ``threads`` sets
+    torch's thread count in each cell; see :func:`cell_threads` for the default.
     """
     console = console or Console(width=shutil.get_terminal_size((200, 40)).columns, quiet=not progress and not dry_run)
     spec, all_cells = load_study(spec_path)
@@ -331,6 +380,17 @@ def run_study(
 
     run = runner or _default_runner()
     kwargs = _runner_kwargs(run, study_dir, runner_progress)
+    isolation = isolation or ("process" if runner is None else "none")
+    if isolation not in ISOLATION:
+        raise LorasumError(f"isolation: expected one of {', '.join(ISOLATION)}, got {isolation!r}")
+    if threads is not None and threads < 1:
+        raise LorasumError(f"--threads: expected a number of threads >= 1, got {threads}")
+    threads = threads if threads is not None else threads_from_env()
+    default = _torch_default_threads()
+    if isolation == "process":
+        if runner is None:
+            preload(_model_types(selected), {lang for c in selected for lang in c.test_langs})
+        single_threaded_parent()
     # a cell costs its steps plus a fixed overhead (loading, generation, scoring), in step units
     weights = {c.id: float(estimate(c).steps or 1) + 10.0 for c in selected}
     outcome: dict[str, list[str]] = {k: [] for k in ("ran", "skipped", "failed", "waiting", "locked")}
@@ -349,11 +409,11 @@ def run_study(
             console.print(f"[yellow]{tag} … {c.id} waits for {c.parent}[/]")
             continue
         t0 = time.monotonic()
-        result = _run_cell(study_dir, c, run, kwargs, all_cells)
+        result = _run_cell(study_dir, c, run, kwargs, isolation=isolation, threads=cell_threads(c, threads, default))
         dt = time.monotonic() - t0
-        if result == "locked":
+        if isinstance(result, _Locked):
             outcome["locked"].append(c.id)
-            console.print(f"[yellow]{tag} ~ {c.id} is running in another process[/]")
+            console.print(f"[yellow]{tag} ~ {result.message}[/]")
             continue
         spent += dt
         done_weight += weights[c.id]
@@ -377,12 +437,31 @@ def _by_id(cells: list[Cell], cid: str) -> Cell:
     return next(c for c in cells if c.id == cid)
 
 
-def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, all_cells: list[Cell]) -> dict | Exception | str:
+@dataclass
+class _Locked:
+    message: str
+
+
+def _cell_body(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, threads: int | None) -> dict:
+    """What runs for one cell, in its own process or in this one: resolve names, then the runner."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    d = cell_dir(study_dir, cell.id)
+    parent_dir = str(cell_dir(study_dir, cell.parent).resolve()) if cell.parent else None
+    config = materialize(cell.config, Path(study_dir).resolve() / "cache", init_from=parent_dir)
+    write_yaml(d / "cell_config.yaml", cell.config.to_dict())
+    return run(config, d, **kwargs)
+
+
+def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, *, isolation: str,
+              threads: int | None) -> dict | Exception | _Locked:
     d = cell_dir(study_dir, cell.id)
     lock = CellLock(d / ".lock")
-    ok, _holder = lock.acquire()
+    ok, holder = lock.acquire()
     if not ok:
-        return "locked"
+        return _Locked(describe_holder(cell.id, holder))
     try:
         # re-check under the lock: another process may have finished it meanwhile
         if cell_status(study_dir, cell) == "done":
@@ -390,17 +469,20 @@ def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, all_cells:
         info = _read_cell_json(d) or {}
         info.update(cell.axes())
         info.update(host=socket.gethostname(), pid=os.getpid(), attempts=int(info.get("attempts", 0)) + 1,
-                    started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), error=None)
+                    started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), error=None, threads=threads, isolation=isolation)
         write_json(d / "cell.json", info)
+        t0 = time.monotonic()
         try:
-            parent_dir = str(cell_dir(study_dir, cell.parent).resolve()) if cell.parent else None
-            config = materialize(cell.config, Path(study_dir).resolve() / "cache", init_from=parent_dir)
-            write_yaml(d / "cell_config.yaml", cell.config.to_dict())
-            metrics = run(config, d, **kwargs)
+            if isolation == "process":
+                # the lock stays with this process: a crashed child cannot leave it behind
+                metrics, startup = run_forked(lambda: _cell_body(study_dir, cell, run, kwargs, None), threads=threads)
+                info["process_startup_seconds"] = round(startup, 4)
+            else:
+                metrics = _cell_body(study_dir, cell, run, kwargs, threads)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:  # a failed cell is recorded and the study goes on
-            info["error"] = f"{type(err).__name__}: {err}"
+            info["error"] = str(err) if isinstance(err, CellProcessError) else f"{type(err).__name__}: {err}"
             write_json(d / "cell.json", info)
             return err
         if not (d / "metrics.json").is_file():
@@ -408,6 +490,7 @@ def _run_cell(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, all_cells:
             write_json(d / "cell.json", info)
             return LorasumError(info["error"])
         info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        info["wall_seconds"] = round(time.monotonic() - t0, 3)
         write_json(d / "cell.json", info)
         return metrics
     finally:

@@ -11,6 +11,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakes import SMALL_STUDY, fake_train_and_evaluate  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def lorasum_cache(tmp_path_factory, monkeypatch):
+    """Built-in models and file digests go to a temporary cache, never the user's."""
+    path = tmp_path_factory.mktemp("lorasum-cache")
+    monkeypatch.setenv("LORASUM_CACHE", str(path))
+    return path
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     def write(data: dict | None = None, name: str = "study.yaml") -> Path:

@@ -61,7 +61,6 @@ def test_shards_partition_and_keep_few_shot_with_parent():
         parts = [select_shard(cells, f"{i}/{n}") for i in range(1, n + 1)]
         ids = [c.id for p in parts for c in p]
         assert sorted(ids) == sorted(c.id for c in cells)  # a partition
-        assert max(map(len, parts)) - min(map(len, parts)) <= 4  # balanced up to group size
         where = shard_index(cells, n)
         for c in cells:
             if c.parent:
@@ -72,3 +71,30 @@ def test_shards_partition_and_keep_few_shot_with_parent():
         for c in c_list:
             assert c.parent is None or c.parent in seen
             seen.add(c.id)
+
+
+def test_adding_a_scenario_moves_no_existing_cell_to_another_shard():
+    before = cells_of()
+    d = copy.deepcopy(SMALL_STUDY)
+    d["scenarios"].insert(0, {"name": "added", "regime": "low_data", "languages": ["ru"], "shots": [8, 32],
+                              "axes": {"seed": [0, 1, 2]}})
+    after = cells_of(d)
+    assert len(after) > len(before)
+    for n in (2, 3, 4, 7):
+        old, new = shard_index(before, n), shard_index(after, n)
+        assert {cid: new[cid] for cid in old} == old
+        parts = [select_shard(after, f"{i}/{n}") for i in range(1, n + 1)]
+        ids = [c.id for p in parts for c in p]
+        assert sorted(ids) == sorted(c.id for c in after)  # every cell in exactly one shard
+        for c in after:
+            if c.parent:
+                assert new[c.id] == new[c.parent]
+
+
+def test_shard_of_a_group_spreads_evenly():
+    from lorasum.study.cells import group_shard
+
+    counts = [0] * 4
+    for k in range(2000):
+        counts[group_shard(f"low_data/en/lora-r8-attention/shots{k}/seed0", 4) - 1] += 1
+    assert all(400 < c < 600 for c in counts), counts

@@ -123,24 +123,48 @@ def test_failed_cell_is_recorded_and_children_wait(write_spec, tmp_path, fake_ru
     assert sorted(again["ran"]) == sorted(out["failed"] + out["waiting"])
 
 
-def test_lock_excludes_live_and_takes_over_dead(tmp_path):
+HOLD_LOCK = """
+import sys, time
+sys.path[:0] = [{root!r}]
+from lorasum.study.runner import CellLock
+lock = CellLock({path!r})
+assert lock.acquire()[0]
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_lock_of_a_killed_process_is_free_and_a_live_holder_is_named(tmp_path):
     path = tmp_path / "cell" / ".lock"
-    a = CellLock(path)
-    assert a.acquire()[0]
-    assert not CellLock(path).acquire()[0]  # held by this (live) process
-    a.release()
-    # a lock left by a killed process on this host is stale
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    path.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": 0}))
-    b = CellLock(path)
-    assert b.acquire()[0]
-    assert json.loads(path.read_text())["pid"] == os.getpid()
-    b.release()
-    # another host's lock cannot be checked and is respected
-    path.write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": 0}))
-    ok, holder = CellLock(path).acquire()
-    assert not ok and holder["host"] == "elsewhere"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(root=str(ROOT), path=str(path))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        ok, info = CellLock(path).acquire()
+        assert not ok and info["pid"] == holder.pid and info["host"] == socket.gethostname()
+        assert CellLock(path).busy()
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert path.exists()  # left behind by the killed process, and free all the same
+    assert not CellLock(path).busy()
+    lock = CellLock(path)
+    assert lock.acquire()[0]
+    assert json.loads(lock.info_path.read_text())["pid"] == os.getpid()
+    assert not CellLock(path).acquire()[0]  # a second lock object in the same process is refused too
+    lock.release()
+    assert not path.exists() and not lock.info_path.exists()
+
+
+def test_a_lock_file_naming_a_reused_pid_does_not_block(tmp_path):
+    # a holder file left by a dead runner whose pid now belongs to a live process (this one)
+    path = tmp_path / "cell" / ".lock"
+    path.parent.mkdir()
+    path.write_text("")
+    (tmp_path / "cell" / ".lock.json").write_text(json.dumps({"pid": os.getpid(), "host": "elsewhere", "since": 0}))
+    lock = CellLock(path)
+    assert lock.acquire()[0]
+    lock.release()
 
 
 def test_locked_cell_is_left_to_its_holder(write_spec, tmp_path, fake_runner):
@@ -151,6 +175,21 @@ def test_locked_cell_is_left_to_its_holder(write_spec, tmp_path, fake_runner):
                     cells=["low_data/en/*/shots16/seed0"])
     assert out["locked"] == [cid]
     lock.release()
+
+
+def test_busy_cell_message_names_its_holder(write_spec, tmp_path, fake_runner):
+    from rich.console import Console
+
+    cid = "low_data/en/full/shots16/seed0"
+    lock = CellLock(cell_dir(tmp_path / "s", cid) / ".lock")
+    assert lock.acquire()[0]
+    console = Console(record=True, width=400)
+    try:
+        run_study(write_spec(), out_dir=tmp_path / "s", runner=fake_runner, console=console, cells=[cid])
+    finally:
+        lock.release()
+    text = console.export_text()
+    assert f"cell {cid} is being run by pid {os.getpid()} on host {socket.gethostname()} since 20" in text
 
 
 KILL_SCRIPT = """
