@@ -11,6 +11,8 @@ from lorasum.generate import TensorNoRepeatNGram, generate_summaries
 
 from .conftest import COPY_EXAMPLES, COPY_TEMPLATE
 
+pytestmark = pytest.mark.slow  # trains a tiny model (once per session)
+
 TEXTS = [ex["text"] for ex in COPY_EXAMPLES]
 LANGS = [ex["lang"] for ex in COPY_EXAMPLES]
 SUMMARIES = [ex["summary"] for ex in COPY_EXAMPLES]

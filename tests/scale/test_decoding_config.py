@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import pytest
 import torch
 
 from lorasum.config import DataConfig, GenerationConfig
@@ -9,6 +10,8 @@ from lorasum.evaluate import evaluate, load_for_inference
 from lorasum.generate import generate_summaries
 
 from .conftest import COPY_EXAMPLES, COPY_TEMPLATE
+
+pytestmark = pytest.mark.slow  # trains a tiny model (once per session)
 
 TEXTS = [ex["text"] for ex in COPY_EXAMPLES]
 LANGS = [ex["lang"] for ex in COPY_EXAMPLES]
