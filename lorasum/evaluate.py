@@ -13,7 +13,7 @@ import torch
 
 from lorasum.config import DataConfig, GenerationConfig, RunConfig, parse_run_config, read_yaml
 from lorasum.errors import LorasumError
-from lorasum.generate import generate_summaries
+from lorasum.generate import decoding_record, generate_summaries
 from lorasum.io import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
     rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
                                       resamples=resamples)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
-               "rouge": rouge, "scorer": scorer, "generation": gen.model_dump()}
+               "rouge": rouge, "scorer": scorer,
+               "generation": decoding_record(m, tok, gen, is_decoder_only=fam == "decoder")}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 

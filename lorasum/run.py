@@ -135,6 +135,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         acc.wait_for_everyone()
 
     from lorasum.evaluate import evaluate_examples
+    from lorasum.generate import decoding_record
 
     test_rows = [ex for rows in data.test.values() for ex in rows]
     t0 = time.perf_counter()
@@ -178,6 +179,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
             "stopped_early": train_info["stopped_early"],
         },
         "scorer": scorer,
+        "generation": decoding_record(model, tokenizer, config.generation, is_decoder_only=fam == "decoder"),
     }
     if acc.is_main_process:
         from lorasum.card import write_model_card

@@ -27,6 +27,9 @@ def test_decoder_lora_run_targets_llama_modules_and_adapter_reloads_with_plain_p
     metrics = train_and_evaluate(cfg, run, progress=False)
     assert metrics["run"]["family"] == "decoder" and metrics["efficiency"]["train_steps"] == 4
     assert metrics["rouge"]["overall"]["n"] == 6
+    decoding = metrics["generation"]["transformers"]  # the complete settings the summaries were decoded with
+    assert decoding["do_sample"] is False and (decoding["num_beams"], decoding["max_new_tokens"]) == (2, 8)
+    assert metrics["generation"]["no_repeat_ngram_scope"] == "generated tokens"
     losses = metrics["losses"]
     assert losses["final_train_loss"] > 0 and losses["final_validation_loss"] > 0
     adapter_cfg = json.loads((run / "adapter" / "adapter_config.json").read_text())

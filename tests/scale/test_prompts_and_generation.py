@@ -1,7 +1,8 @@
 """Decoder-only features (prompt, article truncation, label mask, EOS) and generation order under sharding."""
 import pytest
 import torch
-from transformers import ByT5Tokenizer
+from transformers import ByT5Tokenizer, PretrainedConfig
+from transformers import GenerationConfig as TransformersGenerationConfig
 
 from lorasum.config import GenerationConfig
 from lorasum.data.causal import encode_causal, prompt_ids
@@ -57,17 +58,19 @@ def test_language_name_fills_the_template_and_bad_templates_are_refused(tok):
         prompt_ids(tok, ["x"], ["en"], max_source_length=10, prompt_template=TEMPLATE)
 
 
-class EchoLM(torch.nn.Module):
-    """Stands in for a causal LM: its 'summary' is the last three prompt tokens; records what it is given."""
+class Seq2SeqEcho(torch.nn.Module):
+    """Stands in for a seq2seq model: its 'summary' is the first 17 tokens of the article; records its inputs."""
 
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.zeros(1))
         self.calls = []
+        self.config = PretrainedConfig(pad_token_id=0, eos_token_id=1)
+        self.generation_config = TransformersGenerationConfig(pad_token_id=0, eos_token_id=1)
 
     def generate(self, input_ids, attention_mask, **kwargs):
         self.calls.append((input_ids.clone(), attention_mask.clone()))
-        return torch.cat([input_ids, input_ids[:, -3:]], dim=1)
+        return input_ids[:, :17]
 
 
 class FakeAccelerator:
@@ -81,35 +84,11 @@ class FakeAccelerator:
         return contextlib.nullcontext()
 
 
-def test_decoder_generation_uses_the_training_prompt_left_padded_and_returns_new_tokens(tok):
-    texts = ["short one", "a much longer article than the first", "mid length text"]
-    model = EchoLM()
-    cfg = GenerationConfig(num_beams=1, batch_size=2, max_source_length=50)
-    out = generate_summaries(model, tok, texts, cfg, langs=["en", "fr", "en"], is_decoder_only=True,
-                             prompt_template=TEMPLATE, progress=False)
-    # each summary is the prompt's last three tokens: the end of the instruction, never the article
-    assert out == ["ry:"] * 3
-    expected = prompt_ids(tok, texts, ["en", "fr", "en"], max_source_length=50, prompt_template=TEMPLATE)
-    seen = []
-    for ids, mask in model.calls:
-        assert (mask[:, -1] == 1).all(), "decoder-only batches must be left-padded"
-        seen += [row[mask_row.bool()].tolist() for row, mask_row in zip(ids, mask)]
-    assert sorted(seen) == sorted(expected)
-    assert all(len(p) <= 50 for p in expected) and max(len(p) for p in expected) == 50
-
-
 def test_generation_shards_batches_across_processes_and_gathers_in_input_order(tok, monkeypatch):
     import accelerate.utils
 
     texts = [f"article number {i} " + "x" * (i * 7 % 23) for i in range(11)]
     cfg = GenerationConfig(num_beams=1, batch_size=2, max_source_length=64)
-
-    class Seq2SeqEcho(EchoLM):
-        def generate(self, input_ids, attention_mask, **kwargs):
-            self.calls.append((input_ids.clone(), attention_mask.clone()))
-            lengths = attention_mask.sum(1)  # right-padded: echo the first tokens of each article
-            return torch.stack([input_ids[i, : min(int(lengths[i]), 17)].new_tensor(
-                input_ids[i, :17].tolist()) for i in range(len(lengths))])
 
     single = generate_summaries(Seq2SeqEcho(), tok, texts, cfg, progress=False)
     assert single == [t[:17].strip() for t in texts]
@@ -165,21 +144,58 @@ def test_tensor_no_repeat_ngram_bans_what_transformers_bans():
     assert scores[0].tolist() == [0, 0, -float("inf"), 0]
 
 
+def _sharp_seq2seq(arch: str):
+    """A tiny seq2seq model with large weights: peaked logits, so the output depends on every cached state."""
+    from transformers import BartConfig, BartForConditionalGeneration, MT5Config, MT5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    if arch == "mt5":
+        return MT5ForConditionalGeneration(MT5Config(
+            vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
+            decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, tie_word_embeddings=False,
+            initializer_factor=1.0)).eval()
+    return BartForConditionalGeneration(BartConfig(
+        vocab_size=384, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=1024,
+        pad_token_id=0, eos_token_id=1, bos_token_id=1, decoder_start_token_id=1, forced_eos_token_id=1,
+        init_std=0.3)).eval()
+
+
+ARTICLES = ["Un pont a ouvert à Lyon.", "Пожар закрыл мост в Казани; никто не пострадал.", "成都新博物馆",
+            "Police closed the bridge on Friday after a fire in Leeds."]
+
+
 @pytest.mark.parametrize("arch", ["mt5", "bart"])
-def test_beam_search_cache_gives_identical_summaries(arch, tmp_path):
-    import torch
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
+def test_beam_search_cache_gives_the_summaries_of_transformers_default_cache(arch, tok):
     from lorasum.generate import BeamSearchCache, TensorNoRepeatNGram
-    from lorasum.models.tiny import build_tiny_model
 
-    path = build_tiny_model(tmp_path / arch, arch, d_model=32, layers=2)
-    model, tok = AutoModelForSeq2SeqLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
-    x = tok(["Un pont a ouvert à Lyon.", "Пожар закрыл мост в Казани; никто не пострадал.", "成都新博物馆"],
-            return_tensors="pt", padding=True)
-    kw = dict(num_beams=4, max_new_tokens=24, length_penalty=0.6, early_stopping=True,
+    model = _sharp_seq2seq(arch)
+    x = tok(ARTICLES, return_tensors="pt", padding=True)
+    kw = dict(num_beams=4, max_new_tokens=24, length_penalty=0.6, early_stopping=False, do_sample=False,
               logits_processor=[TensorNoRepeatNGram(2)])
+    reorders = []
+
+    class RecordingCache(BeamSearchCache):
+        def reorder_cache(self, beam_idx):
+            reorders.append(beam_idx.view(len(ARTICLES), 4) % 4)  # the beam each new beam continues, per article
+            super().reorder_cache(beam_idx)
+
     with torch.inference_mode():
         expected = model.generate(**x, **kw)
-        got = model.generate(**x, **kw, past_key_values=BeamSearchCache())
+        got = model.generate(**x, **kw, cache=RecordingCache())
     assert torch.equal(expected, got)
+    # the check has teeth: beams were reordered, differently for different articles
+    identity = torch.arange(4).expand(len(ARTICLES), 4)
+    assert any(not torch.equal(r, identity) for r in reorders)
+    assert any(len({tuple(row.tolist()) for row in r}) > 1 for r in reorders)
+
+
+@pytest.mark.parametrize("arch", ["mt5", "bart"])
+def test_seq2seq_summaries_are_transformers_beam_search_with_xlsum_settings(arch, tok):
+    model = _sharp_seq2seq(arch)
+    with torch.inference_mode():
+        ids = model.generate(**tok(ARTICLES, return_tensors="pt", padding=True), num_beams=4, length_penalty=0.6,
+                             no_repeat_ngram_size=2, max_new_tokens=24)
+    expected = [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
+    cfg = GenerationConfig(max_target_length=24, batch_size=4)  # XL-Sum's beams, length penalty, no-repeat 2
+    assert generate_summaries(model, tok, ARTICLES, cfg, progress=False) == expected
