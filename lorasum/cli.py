@@ -159,6 +159,34 @@ def cmd_study_report(args) -> None:
     print(f"report: {path}")
 
 
+def _named_adapters(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise LorasumError(f"--adapters: {pair!r} is not NAME=RUN_OR_ADAPTER (e.g. en=runs/lora-en)")
+        out[name] = path
+    return out
+
+
+def cmd_compose(args) -> None:
+    from lorasum.compose import compose, learn_weights
+
+    adapters = _named_adapters(args.adapters)
+    if args.learn_weights:
+        if not args.examples:
+            raise LorasumError("--learn-weights needs --examples FILE.jsonl (k target-language examples)")
+        record = learn_weights(adapters, args.examples, args.out, k=args.k, budget=args.budget, seed=args.seed,
+                               method=args.method, base=args.base)
+        print(json.dumps({"weights": record["weights"], "evaluations": record["evaluations"]}))
+    else:
+        if not args.weights:
+            raise LorasumError("--weights: give one weight per adapter, or --learn-weights")
+        compose(adapters, args.weights, args.out, method=args.method, base=args.base, svd_rank=args.svd_rank,
+                density=args.density, seed=args.seed)
+    print(f"composed adapter: {args.out}")
+
+
 def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -239,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("study_dir")
     rp.add_argument("--resamples", type=int, default=1000)
     rp.set_defaults(func=cmd_study_report)
+
+    cp = sub.add_parser("compose", help="weighted sum of LoRA adapters (fixed or learnt weights) -> one adapter")
+    cp.add_argument("--adapters", nargs="+", required=True, help="NAME=RUN_OR_ADAPTER, e.g. en=runs/lora-en")
+    cp.add_argument("--weights", nargs="+", type=float, help="one weight per adapter")
+    cp.add_argument("--method", default="cat", choices=["cat", "svd", "linear", "ties", "dare_ties"],
+                    help="cat and svd are exact weighted sums; linear/ties/dare_ties are peft's, not exact")
+    cp.add_argument("--svd-rank", type=int, help="rank of an svd composition (default: the largest input rank)")
+    cp.add_argument("--density", type=float, help="ties/dare_ties: share of entries kept (default 0.5)")
+    cp.add_argument("--base", help="base model the adapters must share (default: the first adapter's)")
+    cp.add_argument("--learn-weights", action="store_true", help="search the weights on --examples (LoraHub)")
+    cp.add_argument("--examples", help="JSONL of target-language {\"text\", \"summary\"} rows")
+    cp.add_argument("--k", type=int, default=16, help="examples used by --learn-weights")
+    cp.add_argument("--budget", type=int, default=40, help="loss evaluations of the weight search")
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--out", required=True, help="folder of the composed adapter")
+    cp.set_defaults(func=cmd_compose)
 
     d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo")
