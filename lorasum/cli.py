@@ -187,6 +187,12 @@ def cmd_compose(args) -> None:
     print(f"composed adapter: {args.out}")
 
 
+def cmd_merge(args) -> None:
+    from lorasum.merge import merge
+
+    print(f"merged model: {merge(args.run, args.out, base=args.base)}")
+
+
 def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -283,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--out", required=True, help="folder of the composed adapter")
     cp.set_defaults(func=cmd_compose)
+
+    mg = sub.add_parser("merge", help="merge a LoRA run's adapter into its base: a standalone model folder")
+    mg.add_argument("run", help="LoRA run folder or adapter folder")
+    mg.add_argument("--base", help="base model of an adapter folder (default: its adapter_config.json's)")
+    mg.add_argument("--out", required=True, help="folder of the merged model (safetensors + tokenizer)")
+    mg.set_defaults(func=cmd_merge)
 
     d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo")
