@@ -94,7 +94,8 @@ def read_source(name: str, path: str | Path) -> SourceAdapter:
     return SourceAdapter(name, folder, cfg)
 
 
-def _canonical_base(name: str) -> tuple[str, str]:
+def canonical_base(name: str) -> tuple[str, str]:
+    """("folder", resolved path) for a local model folder, ("hub id", lowercased id) otherwise."""
     p = Path(name).expanduser()
     if p.exists():
         return "folder", str(p.resolve())
@@ -112,12 +113,12 @@ def check_compatible(sources: list[SourceAdapter], base: str | None = None) -> s
     want = base or first.config.base_model_name_or_path
     if not want:
         raise LorasumError(f"{first.path}/adapter_config.json has no base_model_name_or_path; pass --base MODEL")
-    kind, canon = _canonical_base(want)
+    kind, canon = canonical_base(want)
     for s in sources:
         got = s.config.base_model_name_or_path
         if got is None:
             continue
-        gkind, gcanon = _canonical_base(got)
+        gkind, gcanon = canonical_base(got)
         if (gkind, gcanon) != (kind, canon):
             hint = (" (one is a local folder and the other a hub id: they cannot be proven the same model; "
                     "compose adapters trained from the same base reference)") if gkind != kind else ""
