@@ -193,6 +193,13 @@ def cmd_merge(args) -> None:
     print(f"merged model: {merge(args.run, args.out, base=args.base)}")
 
 
+def cmd_serve(args) -> None:
+    from lorasum.serve.app import Limits, serve
+
+    limits = Limits(max_batch_size=args.max_batch_size, wait_s=args.wait_ms / 1000, timeout_s=args.timeout)
+    serve(args.base, args.adapters, host=args.host, port=args.port, limits=limits)
+
+
 def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -295,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--base", help="base model of an adapter folder (default: its adapter_config.json's)")
     mg.add_argument("--out", required=True, help="folder of the merged model (safetensors + tokenizer)")
     mg.set_defaults(func=cmd_merge)
+
+    sv = sub.add_parser("serve", help="HTTP API: one base model, per-language adapters, mixed-adapter batches")
+    sv.add_argument("--base", required=True, help="base model folder or hub id the adapters were trained on")
+    sv.add_argument("--adapters", required=True, help="folder of adapters (NAME/adapter_config.json or run folders)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-batch-size", type=int, default=16, help="texts per batch")
+    sv.add_argument("--wait-ms", type=float, default=10, help="how long a batch waits for more requests")
+    sv.add_argument("--timeout", type=float, default=120, help="seconds before a request gets 504")
+    sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo")
