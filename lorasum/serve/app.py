@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lorasum.errors import LorasumError
 from lorasum.serve.batcher import Job, MicroBatcher
 from lorasum.serve.engine import Decoding, MultiAdapterModel
+from lorasum.serve.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,16 @@ class HTTPError(Exception):
         self.status, self.message = status, message
 
 
-def create_app(engine: MultiAdapterModel, limits: Limits = Limits()) -> FastAPI:
-    """The FastAPI app serving ``engine``'s adapters; the model worker runs while the app runs."""
+def create_app(engine: MultiAdapterModel, limits: Limits = Limits(), registry: Registry | None = None) -> FastAPI:
+    """The FastAPI app serving ``engine``'s adapters; the model worker runs while the app runs.
+
+    ``registry`` (default: the engine's) routes languages to adapter names; an engine without
+    adapters (a merged model) serves every name in it with its own weights.
+    """
     from lorasum.languages import normalize_lang
 
     batcher = MicroBatcher(engine.generate, max_batch_size=limits.max_batch_size, wait_s=limits.wait_s)
-    registry = engine.registry
+    registry = registry or engine.registry
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
