@@ -81,7 +81,7 @@ class MultiAdapterModel:
 
     def generate(self, texts: list[str], adapters: list[str] | None, decoding: Decoding,
                  langs: list[str] | None = None) -> list[str]:
-        """One summary per text, each made with its adapter (``adapters[i]``; None: the base model)."""
+        """One summary per text, each made with its adapter ``adapters[i]`` (``adapters=None``: the base model)."""
         from lorasum.generate import BeamSearchCache, TensorNoRepeatNGram
 
         if not texts:
