@@ -159,6 +159,47 @@ def cmd_study_report(args) -> None:
     print(f"report: {path}")
 
 
+def _named_adapters(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise LorasumError(f"--adapters: {pair!r} is not NAME=RUN_OR_ADAPTER (e.g. en=runs/lora-en)")
+        out[name] = path
+    return out
+
+
+def cmd_compose(args) -> None:
+    from lorasum.compose import compose, learn_weights
+
+    adapters = _named_adapters(args.adapters)
+    if args.learn_weights:
+        if not args.examples:
+            raise LorasumError("--learn-weights needs --examples FILE.jsonl (k target-language examples)")
+        record = learn_weights(adapters, args.examples, args.out, k=args.k, budget=args.budget, seed=args.seed,
+                               method=args.method, base=args.base)
+        print(json.dumps({"weights": record["weights"], "evaluations": record["evaluations"]}))
+    else:
+        if not args.weights:
+            raise LorasumError("--weights: give one weight per adapter, or --learn-weights")
+        compose(adapters, args.weights, args.out, method=args.method, base=args.base, svd_rank=args.svd_rank,
+                density=args.density, seed=args.seed)
+    print(f"composed adapter: {args.out}")
+
+
+def cmd_merge(args) -> None:
+    from lorasum.merge import merge
+
+    print(f"merged model: {merge(args.run, args.out, base=args.base)}")
+
+
+def cmd_serve(args) -> None:
+    from lorasum.serve.app import Limits, serve
+
+    limits = Limits(max_batch_size=args.max_batch_size, wait_s=args.wait_ms / 1000, timeout_s=args.timeout)
+    serve(args.base, args.adapters, host=args.host, port=args.port, limits=limits)
+
+
 def _print_summary(rouge: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -245,6 +286,38 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("study_dir")
     rp.add_argument("--resamples", type=int, default=1000)
     rp.set_defaults(func=cmd_study_report)
+
+    cp = sub.add_parser("compose", help="weighted sum of LoRA adapters (fixed or learnt weights) -> one adapter")
+    cp.add_argument("--adapters", nargs="+", required=True, help="NAME=RUN_OR_ADAPTER, e.g. en=runs/lora-en")
+    cp.add_argument("--weights", nargs="+", type=float, help="one weight per adapter")
+    cp.add_argument("--method", default="cat", choices=["cat", "svd", "linear", "ties", "dare_ties"],
+                    help="cat and svd are exact weighted sums; linear/ties/dare_ties are peft's, not exact")
+    cp.add_argument("--svd-rank", type=int, help="rank of an svd composition (default: the largest input rank)")
+    cp.add_argument("--density", type=float, help="ties/dare_ties: share of entries kept (default 0.5)")
+    cp.add_argument("--base", help="base model the adapters must share (default: the first adapter's)")
+    cp.add_argument("--learn-weights", action="store_true", help="search the weights on --examples (LoraHub)")
+    cp.add_argument("--examples", help="JSONL of target-language {\"text\", \"summary\"} rows")
+    cp.add_argument("--k", type=int, default=16, help="examples used by --learn-weights")
+    cp.add_argument("--budget", type=int, default=40, help="loss evaluations of the weight search")
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--out", required=True, help="folder of the composed adapter")
+    cp.set_defaults(func=cmd_compose)
+
+    mg = sub.add_parser("merge", help="merge a LoRA run's adapter into its base: a standalone model folder")
+    mg.add_argument("run", help="LoRA run folder or adapter folder")
+    mg.add_argument("--base", help="base model of an adapter folder (default: its adapter_config.json's)")
+    mg.add_argument("--out", required=True, help="folder of the merged model (safetensors + tokenizer)")
+    mg.set_defaults(func=cmd_merge)
+
+    sv = sub.add_parser("serve", help="HTTP API: one base model, per-language adapters, mixed-adapter batches")
+    sv.add_argument("--base", required=True, help="base model folder or hub id the adapters were trained on")
+    sv.add_argument("--adapters", required=True, help="folder of adapters (NAME/adapter_config.json or run folders)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-batch-size", type=int, default=16, help="texts per batch")
+    sv.add_argument("--wait-ms", type=float, default=10, help="how long a batch waits for more requests")
+    sv.add_argument("--timeout", type=float, default=120, help="seconds before a request gets 504")
+    sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo")

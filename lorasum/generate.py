@@ -143,7 +143,7 @@ def decoding_record(model, tokenizer, cfg: GenerationConfig, *, is_decoder_only:
 
 
 @contextlib.contextmanager
-def _only_decoding_config(model, config: DecodingConfig):
+def only_decoding_config(model, config: DecodingConfig):
     """``config`` in place of the model's own generation config while generating (restored after)."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
     saved = inner.generation_config
@@ -178,7 +178,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
 
     with Progress(transient=True, disable=not progress or rank != 0) as bar:
         task = bar.add_task("generate", total=len(mine))
-        with torch.inference_mode(), autocast, _only_decoding_config(model, decoding):
+        with torch.inference_mode(), autocast, only_decoding_config(model, decoding):
             for batch_idx in mine:
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}
