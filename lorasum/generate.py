@@ -16,6 +16,7 @@ import contextlib
 import torch
 from transformers import DynamicCache, EncoderDecoderCache, LogitsProcessor, LogitsProcessorList
 
+from lorasum import faults
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
 from lorasum.data.features import Collator
@@ -117,6 +118,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         task = bar.add_task("generate", total=len(mine))
         with torch.inference_mode(), autocast:
             for batch_idx in mine:
+                faults.check_stop("generation")  # the trained artifact is saved: a rerun resumes here
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}
                 extra = {"past_key_values": BeamSearchCache()} if not is_decoder_only and cfg.num_beams > 1 else {}

@@ -33,6 +33,7 @@ from accelerate import Accelerator, DataLoaderConfiguration, skip_first_batches
 from transformers import get_scheduler
 from transformers.optimization import Adafactor
 
+from lorasum import faults
 from lorasum.config import TrainingConfig
 from lorasum.errors import LorasumError
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
@@ -174,12 +175,15 @@ class Trainer:
         self.eval_every = cfg.eval_every or max(1, math.ceil(per_epoch_steps))
         self.checkpoint_every = cfg.checkpoint_every
         self.log_every = max(1, min(50, self.total_steps // 20))
+        self.watch = faults.FiniteWatch(self.acc.device, cfg.max_grad_norm_abort)
         self.state = {"step": 0, "train_seconds": 0.0, "train_tokens": 0, "best_validation_loss": None,
                       "evals_without_improvement": 0, "stopped_early": False, "history": [],
                       "last_train_loss": None, "last_validation_loss": None}
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
+    @faults.guarded_checkpoint_write
+    def save_checkpoint(self) -> Path:
+        self.watch.check(self.state["step"], self.ckpt_root)  # never checkpoint after a bad step
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             step = self.state["step"]
@@ -188,14 +192,12 @@ class Trainer:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            unwrapped = self.acc.unwrap_model(self.model)
-            torch.save(_trainable_state(unwrapped), tmp / "trainable.pt")
+            trainable = _trainable_state(self.acc.unwrap_model(self.model))
+            faults.assert_finite_state(trainable, final)
+            torch.save(trainable, tmp / "trainable.pt")
             torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-            if torch.cuda.is_available():
-                rng["cuda"] = torch.cuda.get_rng_state_all()
-            torch.save(rng, tmp / "rng.pt")
+            torch.save(_rng_state(), tmp / "rng.pt")
             write_json(tmp / "state.json", self.state)  # last file: marks the checkpoint complete
             if final.exists():
                 shutil.rmtree(final)
@@ -204,18 +206,14 @@ class Trainer:
             for old in kept[: -self.cfg.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         self.acc.wait_for_everyone()
+        return final
 
     def load_checkpoint(self, path: Path) -> None:
         unwrapped = self.acc.unwrap_model(self.model)
         _load_trainable_state(unwrapped, torch.load(path / "trainable.pt", weights_only=True))
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-        rng = torch.load(path / "rng.pt", weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+        _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
         self.state = json.loads((path / "state.json").read_text())
         log.info("resumed from %s (step %d)", path, self.state["step"])
 
@@ -319,6 +317,7 @@ class Trainer:
                         # mean over the label tokens of all processes; DDP then averages the gradients
                         n_all = self.acc.reduce(n, "sum") if world > 1 else n
                         self.acc.backward(loss_sum * world / n_all.clamp(min=1) / accum)
+                    self.watch.micro(loss_sum)
                     running_loss += loss_sum.detach()
                     running_labels += n
                     running_tokens += batch["attention_mask"].sum()
@@ -327,15 +326,17 @@ class Trainer:
                     if not sync:
                         continue
                     pending = 0
-                    if self.cfg.max_grad_norm:
-                        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                    norm = (self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                            if self.cfg.max_grad_norm else faults.grad_norm(self.model.parameters(), self.cfg.max_grad_norm_abort))
                     self.optimizer.step()
                     self.scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.state["step"] += 1
                     step = self.state["step"]
+                    self.watch.step(step, norm)
                     bar.update(task, completed=step)
                     if step % self.log_every == 0 or step == self.total_steps:
+                        self.watch.check(step, self.ckpt_root)
                         labels_seen = self.acc.reduce(running_labels, "sum").clamp(min=1)
                         mean_loss = (self.acc.reduce(running_loss, "sum") / labels_seen).item()
                         tokens = int(self.acc.reduce(running_tokens, "sum").item())
@@ -373,6 +374,7 @@ class Trainer:
                     if done:
                         stop = True
                         break
+                    faults.stop_after_step(step, self.save_checkpoint)
         if writer:
             writer.close()
         best = self.ckpt_root / "best.pt"
@@ -387,6 +389,25 @@ class Trainer:
             best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(),
             stopped_early=s["stopped_early"], history=s["history"],
         )
+
+
+def _rng_state() -> dict:
+    """Every RNG's state as tensors and plain values, loadable with ``torch.load(weights_only=True)``."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    rng = {"python": random.getstate(), "torch": torch.get_rng_state(),
+           "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _set_rng_state(rng: dict) -> None:
+    random.setstate(rng["python"])
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _rng_neutral(loader):
