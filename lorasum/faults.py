@@ -228,6 +228,22 @@ def assert_finite_state(state: dict[str, torch.Tensor], where: Path) -> None:
                                "(training diverged; lower training.lr)")
 
 
+def load_tensors(path: Path):
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, never arbitrary pickles.
+
+    A file holding anything else (a crafted pickle, a checkpoint from another program) is
+    refused with a one-line error naming it.
+    """
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise LorasumError(f"{path}: refused to load, it holds more than tensors and plain values ({first}); "
+                           "delete it if you did not write it") from None
+
+
 def record_failure(run_dir: Path, err: BaseException) -> None:
     """Write ``failure.json`` in the run folder (atomically) describing why the run stopped."""
     from lorasum.io import write_json

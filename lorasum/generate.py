@@ -19,7 +19,7 @@ from transformers import DynamicCache, EncoderDecoderCache, LogitsProcessor, Log
 from lorasum import faults
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
-from lorasum.data.features import Collator
+from lorasum.data.features import Collator, cut_source
 
 
 class TensorNoRepeatNGram(LogitsProcessor):
@@ -99,7 +99,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         enc = prompt_ids(tokenizer, texts, langs or ["en"] * len(texts), max_source_length=cfg.max_source_length,
                          prompt_template=prompt_template or ModelConfig().prompt_template)
     else:
-        enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+        enc = tokenizer(cut_source(texts, cfg.max_source_length), max_length=cfg.max_source_length,
+                        truncation=True)["input_ids"]
     batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     collate = Collator(tokenizer.pad_token_id, padding_side="left" if is_decoder_only else "right")

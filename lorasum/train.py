@@ -210,10 +210,10 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         unwrapped = self.acc.unwrap_model(self.model)
-        _load_trainable_state(unwrapped, torch.load(path / "trainable.pt", weights_only=True))
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-        _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
+        _load_trainable_state(unwrapped, faults.load_tensors(path / "trainable.pt"))
+        self.optimizer.load_state_dict(faults.load_tensors(path / "optimizer.pt"))
+        self.scheduler.load_state_dict(faults.load_tensors(path / "scheduler.pt"))
+        _set_rng_state(faults.load_tensors(path / "rng.pt"))
         self.state = json.loads((path / "state.json").read_text())
         log.info("resumed from %s (step %d)", path, self.state["step"])
 
@@ -379,7 +379,7 @@ class Trainer:
             writer.close()
         best = self.ckpt_root / "best.pt"
         if self.cfg.early_stopping_patience and best.exists():
-            _load_trainable_state(unwrapped, torch.load(best, weights_only=True))
+            _load_trainable_state(unwrapped, faults.load_tensors(best))
         s = self.state
         return TrainResult(
             steps=s["step"], epochs_done=s["step"] * accum / self.batches_per_epoch,
