@@ -168,7 +168,7 @@ class FiniteWatch:
         """A micro-batch's loss (any reduction); its finiteness joins the current step's."""
         loss = loss.detach().float()
         ok = torch.isfinite(loss)
-        self.step_loss = torch.where(ok & self.step_loss_ok, self.step_loss, loss)
+        self.step_loss = torch.where(~ok & self.step_loss_ok, loss, self.step_loss)  # the first bad one
         self.step_loss_ok &= ok
 
     def step(self, step: int, grad_norm: torch.Tensor | None) -> None:
@@ -185,6 +185,7 @@ class FiniteWatch:
         self.bad_loss = torch.where(new, self.step_loss, self.bad_loss)
         self.bad_norm = torch.where(new, norm, self.bad_norm)
         self.step_loss_ok = torch.ones_like(self.step_loss_ok)
+        self.step_loss = torch.zeros_like(self.step_loss)
 
     def check(self, step: int, ckpt_root: Path) -> None:
         """Raise :class:`NumericalFault` if any step so far was bad (one host read per step at most).
@@ -226,6 +227,26 @@ def assert_finite_state(state: dict[str, torch.Tensor], where: Path) -> None:
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise LorasumError(f"{where}: not written, weight {name} holds NaN/inf "
                                "(training diverged; lower training.lr)")
+
+
+def save_tensors(obj, path: Path) -> None:
+    """``torch.save(obj, path)``, except that a failed write raises the ``OSError`` (ENOSPC, EFBIG) naming ``path``.
+
+    ``torch.save`` reports a failed write as a bare ``RuntimeError`` from its C++ writer;
+    writing through a Python file keeps the operating system's error as its cause.
+    """
+    try:
+        with open(path, "wb") as f:
+            torch.save(obj, f)
+    except RuntimeError as err:
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, OSError):
+            raise OSError(cause.errno, cause.strerror, str(path)) from None
+        raise
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
 
 
 def load_tensors(path: Path):

@@ -194,10 +194,10 @@ class Trainer:
             tmp.mkdir(parents=True)
             trainable = _trainable_state(self.acc.unwrap_model(self.model))
             faults.assert_finite_state(trainable, final)
-            torch.save(trainable, tmp / "trainable.pt")
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            torch.save(_rng_state(), tmp / "rng.pt")
+            faults.save_tensors(trainable, tmp / "trainable.pt")
+            faults.save_tensors(self.optimizer.state_dict(), tmp / "optimizer.pt")
+            faults.save_tensors(self.scheduler.state_dict(), tmp / "scheduler.pt")
+            faults.save_tensors(_rng_state(), tmp / "rng.pt")
             write_json(tmp / "state.json", self.state)  # last file: marks the checkpoint complete
             if final.exists():
                 shutil.rmtree(final)
