@@ -225,3 +225,43 @@ def test_adapter_for_another_base_model(tmp_path, tiny_mt5, capsys):
                       "-o", str(tmp_path / "ev"), "--no-progress"], capsys)
     _assert_one_line_error(code, err, "adapter", "size mismatch")
     assert "made for base model" in err and "wider" in err
+
+
+# -- resource bounds ----------------------------------------------------------------------------
+
+def test_megabyte_article_reaches_the_tokenizer_cut(tiny_mt5):
+    """Tokenization work is bounded by max_source_length, not by the article's size."""
+    from lorasum.config import GenerationConfig
+    from lorasum.data.causal import prompt_ids
+    from lorasum.data.features import CHARS_PER_TOKEN_BOUND, encode_seq2seq
+    from lorasum.generate import generate_summaries
+    from lorasum.models.load import load_base
+
+    model, tok, _ = load_base(str(tiny_mt5))
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(tok, name)
+
+        def __call__(self, texts=None, *args, **kwargs):
+            seen.extend(t for t in ([texts] if isinstance(texts, str) else texts or []))
+            return tok(texts, *args, **kwargs)
+
+    huge = "Россия " * 750_000  # 5 MB of UTF-8
+    short = "a short article about the vote"
+    rows = [{"id": "1", "lang": "ru", "text": huge, "summary": "s"}, {"id": "2", "lang": "en", "text": short,
+                                                                       "summary": "s"}]
+    limit = 64 * CHARS_PER_TOKEN_BOUND
+    encode_seq2seq(rows, Spy(), 64, 16)
+    assert max(map(len, seen)) <= limit and short in seen
+    medium = [{"id": "3", "lang": "ru", "text": "Россия " * 20_000, "summary": "s"}]
+    assert encode_seq2seq(medium, Spy(), 64, 16) == encode_seq2seq(medium, tok, 64, 16)  # same kept tokens
+    seen.clear()
+    seen.clear()
+    prompt_ids(Spy(), [huge], ["ru"], max_source_length=64, prompt_template="Summarize: {text} Summary:")
+    assert max(map(len, seen)) <= limit
+    seen.clear()
+    generate_summaries(model, Spy(), [huge], GenerationConfig(num_beams=1, max_source_length=64,
+                                                               max_target_length=2), progress=False)
+    assert seen and max(map(len, seen)) <= limit
