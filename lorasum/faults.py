@@ -275,7 +275,10 @@ def record_failure(run_dir: Path, err: BaseException) -> None:
 
 
 class failures_recorded:
-    """``with failures_recorded(run_dir):`` writes ``failure.json`` when a :class:`NumericalFault` escapes."""
+    """``with failures_recorded(run_dir):`` writes ``failure.json`` when a :class:`NumericalFault` escapes.
+
+    Training that ends normally removes a ``failure.json`` left by an earlier attempt.
+    """
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
@@ -286,6 +289,8 @@ class failures_recorded:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is not None and isinstance(exc, NumericalFault):
             record_failure(self.run_dir, exc)
+        elif exc is None:  # a rerun that got through: the old failure no longer describes the run
+            (self.run_dir / "failure.json").unlink(missing_ok=True)
         return False
 
 

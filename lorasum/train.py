@@ -185,9 +185,9 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         self.watch.check(self.state["step"], self.ckpt_root)  # never checkpoint after a bad step
         self.acc.wait_for_everyone()
+        step = self.state["step"]
+        final = self.ckpt_root / f"step-{step:07d}"
         if self.acc.is_main_process:
-            step = self.state["step"]
-            final = self.ckpt_root / f"step-{step:07d}"
             tmp = self.ckpt_root / f".tmp-step-{step:07d}"
             if tmp.exists():
                 shutil.rmtree(tmp)

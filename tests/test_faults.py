@@ -181,6 +181,9 @@ def test_nan_loss_stops_at_its_step_and_keeps_finite_checkpoint(run_yaml, tmp_pa
     assert ckpt.name == "step-0000002" and failure["last_good_checkpoint"] == str(ckpt)
     weights = torch.load(ckpt / "trainable.pt", weights_only=True)
     assert all(torch.isfinite(t).all() for t in weights.values())
+    monkeypatch.setattr(train, "token_loss", original)  # the cause is gone: a rerun resumes from step 2
+    assert main(["train", run_yaml, "-o", str(out), "--no-progress"]) == 0
+    assert not (out / "failure.json").exists() and (out / "metrics.json").exists()
 
 
 def test_exploding_gradient_norm_stops_the_run(tiny_mt5, tiny_run_config, tmp_path, capsys):

@@ -199,7 +199,7 @@ def _jsonl_rows(path: Path, bad: BadRows) -> Iterator[tuple[str, dict]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            bad.report(f"{path}:{i}", f"not valid JSON ({err.msg} at column {err.colno}); a truncated line?")
+            bad.report(f"{path}:{i}", f"not valid JSON ({err.msg}, column {err.colno}); a truncated line?")
             continue
         except RecursionError:
             bad.report(f"{path}:{i}", "JSON nested too deeply")

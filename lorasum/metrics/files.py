@@ -30,7 +30,7 @@ def _read_jsonl(path: str | Path, text_fields: tuple[str, ...]) -> dict[str, dic
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise LorasumError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            raise LorasumError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
         except RecursionError:
             raise LorasumError(f"{where}: JSON nested too deeply") from None
         if not isinstance(row, dict):
