@@ -357,7 +357,14 @@ def check_output_space(run_dir: Path, model: torch.nn.Module, keep_checkpoints: 
     need = trainable * (1 + moments) * (keep_checkpoints + 1) + trainable  # + the artifact
     free = shutil.disk_usage(run_dir).free
     if free < need:
-        raise WriteFailed(f"{run_dir}: about {need / 2**20:.0f} MiB needed for checkpoints and the trained "
-                          f"weights, {free / 2**20:.0f} MiB free; free space or choose another folder with -o")
+        raise WriteFailed(f"{run_dir}: about {_size(need)} needed for checkpoints and the trained weights, "
+                          f"{_size(free)} free; free space or choose another folder with -o")
     return need
 
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

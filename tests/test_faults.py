@@ -229,7 +229,7 @@ def test_too_little_free_space_is_refused_before_training(run_yaml, tmp_path, mo
     out = tmp_path / "run"
     code = main(["train", run_yaml, "-o", str(out), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == faults.EXIT_WRITE_FAILED and str(out) in err and "MiB needed" in err, err
+    assert code == faults.EXIT_WRITE_FAILED and str(out) in err and "KiB needed" in err and "1000 B free" in err, err
     assert not (out / "checkpoints").exists()
 
 
