@@ -1,7 +1,9 @@
 """The ``lorasum`` command: parses arguments and calls library functions, nothing more.
 
 Errors caused by the user's input (:class:`~lorasum.errors.LorasumError`) are printed as
-one line on stderr with exit status 2, never as a traceback.
+one line on stderr with exit status 2, never as a traceback. SIGTERM / SIGINT stop a run
+at a safe point with status 75 and the command that resumes it; the other statuses are
+listed in :mod:`lorasum.faults`.
 """
 from __future__ import annotations
 
@@ -328,18 +330,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import shlex
+
+    from lorasum import faults
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     _quiet_libraries()
+    again = "lorasum " + shlex.join(argv)
     try:
-        args.func(args)
-    except LorasumError as err:
+        with faults.SignalGuard():
+            args.func(args)
+    except faults.NumericalFault as err:
         print(f"lorasum: error: {err}", file=sys.stderr)
-        return 2
+        return faults.EXIT_DIVERGED
+    except faults.WriteFailed as err:
+        print(f"lorasum: error: {err}", file=sys.stderr)
+        return faults.EXIT_WRITE_FAILED
+    except LorasumError as err:
+        print(f"lorasum: error: {_one_line(err)}", file=sys.stderr)
+        return faults.EXIT_INPUT
+    except OSError as err:  # a path the user gave, or a write the disk refused
+        status, line = faults.describe_os_error(err)
+        print(f"lorasum: error: {line}", file=sys.stderr)
+        return status
+    except faults.Preempted as err:
+        print(f"lorasum: {err}; resume with: {again}", file=sys.stderr)
+        return faults.EXIT_PREEMPTED
     except KeyboardInterrupt:
-        print("lorasum: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        print(f"lorasum: interrupted; run the same command again to resume: {again}", file=sys.stderr)
+        return faults.EXIT_INTERRUPTED
     return 0
+
+
+def _one_line(err: LorasumError) -> str:
+    """Several problems (a config with many bad fields) are joined into one line."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ class TrainingConfig(_Strict):
     weight_decay: float = Field(default=0.0, ge=0)
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     max_grad_norm: float | None = Field(default=1.0, gt=0)
+    # a gradient norm (before clipping) above this stops the run as diverged; NaN/inf always does
+    max_grad_norm_abort: float | None = Field(default=1e5, gt=0)
     seed: int = 42
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_source_length: int = Field(default=512, ge=8)

@@ -27,9 +27,10 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache, LogitsProcessor, LogitsProcessorList
 from transformers import GenerationConfig as DecodingConfig
 
+from lorasum import faults
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
-from lorasum.data.features import Collator
+from lorasum.data.features import Collator, cut_source
 
 
 class TensorNoRepeatNGram(LogitsProcessor):
@@ -167,7 +168,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         enc = prompt_ids(tokenizer, texts, langs or ["en"] * len(texts), max_source_length=cfg.max_source_length,
                          prompt_template=prompt_template or ModelConfig().prompt_template)
     else:
-        enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+        enc = tokenizer(cut_source(texts, cfg.max_source_length), max_length=cfg.max_source_length,
+                        truncation=True)["input_ids"]
     batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     collate = Collator(tokenizer.pad_token_id, padding_side="left" if is_decoder_only else "right")
@@ -180,6 +182,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         task = bar.add_task("generate", total=len(mine))
         with torch.inference_mode(), autocast, only_decoding_config(model, decoding):
             for batch_idx in mine:
+                faults.check_stop("generation")  # the trained artifact is saved: a rerun resumes here
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}
                 prompt_length = batch["input_ids"].shape[1] if is_decoder_only else 0

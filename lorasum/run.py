@@ -13,6 +13,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from lorasum import faults
 from lorasum.config import RunConfig
 from lorasum.data.features import encode_cached, encode_seq2seq
 from lorasum.data.sampling import sample_per_lang
@@ -126,7 +127,9 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         trainer = Trainer(model, train_features, val_features, config.training, run_dir,
                           pad_token_id=tokenizer.pad_token_id, is_decoder_only=fam == "decoder",
                           accelerator=acc, progress=progress)
-        result = trainer.train()
+        faults.check_output_space(run_dir, model, config.training.keep_checkpoints, config.training.optimizer)
+        with faults.failures_recorded(run_dir):
+            result = trainer.train()
         model = acc.unwrap_model(trainer.model)
         train_info = {**result.to_dict(), "trainable_params": trainable, "total_params": total}
         if acc.is_main_process:

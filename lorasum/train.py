@@ -41,6 +41,7 @@ from transformers import get_scheduler
 from transformers.trainer_pt_utils import get_parameter_names
 from transformers.optimization import Adafactor
 
+from lorasum import faults
 from lorasum.config import TrainingConfig
 from lorasum.errors import LorasumError
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
@@ -255,28 +256,29 @@ class Trainer:
         self.eval_every = cfg.eval_every or max(1, math.ceil(per_epoch_steps))
         self.checkpoint_every = cfg.checkpoint_every
         self.log_every = max(1, min(50, self.total_steps // 20))
+        self.watch = faults.FiniteWatch(self.acc.device, cfg.max_grad_norm_abort)
         self.state = {"step": 0, "train_seconds": 0.0, "train_tokens": 0, "best_validation_loss": None,
                       "evals_without_improvement": 0, "stopped_early": False, "history": [],
                       "last_train_loss": None, "last_validation_loss": None}
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
+    @faults.guarded_checkpoint_write
+    def save_checkpoint(self) -> Path:
+        self.watch.check(self.state["step"], self.ckpt_root)  # never checkpoint after a bad step
         self.acc.wait_for_everyone()
+        step = self.state["step"]
+        final = self.ckpt_root / f"step-{step:07d}"
         if self.acc.is_main_process:
-            step = self.state["step"]
-            final = self.ckpt_root / f"step-{step:07d}"
             tmp = self.ckpt_root / f".tmp-step-{step:07d}"
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            unwrapped = self.acc.unwrap_model(self.model)
-            torch.save(_trainable_state(unwrapped), tmp / "trainable.pt")
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-            if torch.cuda.is_available():
-                rng["cuda"] = torch.cuda.get_rng_state_all()
-            torch.save(rng, tmp / "rng.pt")
+            trainable = _trainable_state(self.acc.unwrap_model(self.model))
+            faults.assert_finite_state(trainable, final)
+            faults.save_tensors(trainable, tmp / "trainable.pt")
+            faults.save_tensors(self.optimizer.state_dict(), tmp / "optimizer.pt")
+            faults.save_tensors(self.scheduler.state_dict(), tmp / "scheduler.pt")
+            faults.save_tensors(_rng_state(), tmp / "rng.pt")
             write_json(tmp / "state.json", self.state)  # last file: marks the checkpoint complete
             if final.exists():
                 shutil.rmtree(final)
@@ -285,18 +287,14 @@ class Trainer:
             for old in kept[: -self.cfg.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         self.acc.wait_for_everyone()
+        return final
 
     def load_checkpoint(self, path: Path) -> None:
         unwrapped = self.acc.unwrap_model(self.model)
-        _load_trainable_state(unwrapped, torch.load(path / "trainable.pt", weights_only=True))
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-        rng = torch.load(path / "rng.pt", weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        _load_trainable_state(unwrapped, faults.load_tensors(path / "trainable.pt"))
+        self.optimizer.load_state_dict(faults.load_tensors(path / "optimizer.pt"))
+        self.scheduler.load_state_dict(faults.load_tensors(path / "scheduler.pt"))
+        _set_rng_state(faults.load_tensors(path / "rng.pt"))
         self.state = json.loads((path / "state.json").read_text())
         log.info("resumed from %s (step %d)", path, self.state["step"])
 
@@ -410,20 +408,24 @@ class Trainer:
                             loss_sum = token_loss(logits, batch["labels"], self.cfg.label_smoothing, shift=shift,
                                                   reduction="sum")
                         self.acc.backward(loss_sum * scale)
+                    self.watch.micro(loss_sum)
                     running_loss += loss_sum.detach()
                     running_labels += n
                     running_tokens += batch["attention_mask"].sum()
                     if not self.is_decoder_only:  # a causal feature's labels are inside its input
                         running_tokens += n
-                if self.cfg.max_grad_norm:
-                    self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                norm = (self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                        if self.cfg.max_grad_norm
+                        else faults.grad_norm(self.model.parameters(), self.cfg.max_grad_norm_abort))
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.state["step"] += 1
                 step = self.state["step"]
+                self.watch.step(step, norm)
                 bar.update(task, completed=step)
                 if step % self.log_every == 0 or step == self.total_steps:
+                    self.watch.check(step, self.ckpt_root)
                     labels_seen = self.acc.reduce(running_labels, "sum").clamp(min=1)
                     mean_loss = (self.acc.reduce(running_loss, "sum") / labels_seen).item()
                     tokens = int(self.acc.reduce(running_tokens, "sum").item())
@@ -459,11 +461,13 @@ class Trainer:
                     self.save_checkpoint()
                     tick = time.perf_counter()
                 stop = done
+                if not done:
+                    faults.stop_after_step(step, self.save_checkpoint)
         if writer:
             writer.close()
         best = self.ckpt_root / "best.pt"
         if self.cfg.early_stopping_patience and best.exists():
-            _load_trainable_state(unwrapped, torch.load(best, weights_only=True))
+            _load_trainable_state(unwrapped, faults.load_tensors(best))
         s = self.state
         return TrainResult(
             steps=s["step"], epochs_done=s["step"] * accum / self.batches_per_epoch,
@@ -473,6 +477,25 @@ class Trainer:
             best_validation_loss=s["best_validation_loss"], peak_memory_mb=peak_memory_mb(memory_kind),
             stopped_early=s["stopped_early"], history=s["history"], peak_memory_kind=memory_kind,
         )
+
+
+def _rng_state() -> dict:
+    """Every RNG's state as tensors and plain values, loadable with ``torch.load(weights_only=True)``."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    rng = {"python": random.getstate(), "torch": torch.get_rng_state(),
+           "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _set_rng_state(rng: dict) -> None:
+    random.setstate(rng["python"])
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _rng_neutral(loader):

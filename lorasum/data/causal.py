@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lorasum.data.features import IGNORE_INDEX
+from lorasum.data.features import IGNORE_INDEX, cut_source
 from lorasum.errors import LorasumError
 
 
@@ -52,7 +52,7 @@ def prompt_ids(tokenizer, texts: Sequence[str], langs: Sequence[str], *, max_sou
     heads = {lang: _ids(tokenizer, [parts[lang][0]])[0] for lang in parts}
     tails = {lang: _ids(tokenizer, [parts[lang][1]])[0] for lang in parts}
     out = []
-    for lang, article in zip(langs, _ids(tokenizer, list(texts))):
+    for lang, article in zip(langs, _ids(tokenizer, cut_source(texts, max_source_length))):
         fixed = bos + heads[lang] + tails[lang]
         room = max_source_length - len(fixed)
         if room < 1:

@@ -10,6 +10,7 @@ import csv
 import gzip
 import json
 import logging
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +34,7 @@ class BadRows:
         self.skip = skip
         self.count = 0
         self.first: str | None = None
+        self.kinds: dict[str, int] = {}
 
     def report(self, where: str, problem: str) -> None:
         msg = f"{where}: {problem}"
@@ -40,6 +42,13 @@ class BadRows:
             raise LorasumError(msg + " (fix the row, or pass --skip-bad-rows to drop bad rows)")
         self.count += 1
         self.first = self.first or msg
+        kind = re.split(r" \(|; |\. ", problem, maxsplit=1)[0]
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def summary(self) -> str:
+        """``"3 bad rows: 2 x not valid UTF-8, 1 x empty text in field 'text'"``."""
+        parts = ", ".join(f"{n} x {kind}" for kind, n in sorted(self.kinds.items(), key=lambda kv: -kv[1]))
+        return f"{self.count} bad row{'s' if self.count != 1 else ''}: {parts}"
 
 
 def load_examples(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list[Example]]:
@@ -117,7 +126,7 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
             if ex is not None and ex["lang"] in wanted:
                 out[ex["lang"]].append(ex)
     if bad.count:
-        log.warning("skipped %d bad rows in %s split (first: %s)", bad.count, split, bad.first)
+        log.warning("skipped %s in the %s split (first: %s)", bad.summary(), split, bad.first)
     missing = [lang for lang in langs if not out.get(lang)]
     if missing:
         raise LorasumError(
@@ -127,38 +136,128 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
     return {lang: out[lang] for lang in langs}
 
 
-def _open_text(path: Path):
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_CSV_FIELD_LIMIT = 2**31 - 1  # long articles are valid; the default limit (128 KiB) rejects them
+
+
+def _open_binary(path: Path):
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _decoded_lines(path: Path, bad: BadRows, physical: list[int] | None = None) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for each line, decoded as UTF-8 one line at a time.
+
+    Decoding per line lets a line with invalid bytes be reported (and skipped) on its own.
+    A UTF-8 byte order mark on the first line is dropped; CRLF endings are kept for the
+    caller (JSON and CSV both accept them). ``physical[0]`` follows the current line number.
+    """
+    try:
+        with _open_binary(path) as f:
+            head = f.read(4)
+            f.seek(0)
+            if not path.name.endswith(".gz") and head.startswith(_PARQUET_MAGIC):
+                raise LorasumError(f"{path}: this is a Parquet file, not text; "
+                                   "rename it to .parquet or set data.format: parquet")
+            if head.startswith(_GZIP_MAGIC) and not path.name.endswith(".gz"):
+                raise LorasumError(f"{path}: this file is gzip-compressed; name it {path.name}.gz")
+            for i, raw in enumerate(f, 1):
+                if physical is not None:
+                    physical[0] = i
+                if i == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    bad.report(f"{path}:{i}", f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                                              "re-encode the file as UTF-8")
+                    continue
+                yield i, line
+    except (OSError, EOFError) as err:  # unreadable, or a damaged gzip stream
+        raise LorasumError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
 
 
 def _read_rows(path: Path, fmt: str, bad: BadRows) -> Iterator[tuple[str, dict]]:
+    """``(where, row)`` for each row of a local file, streamed (never the whole file in memory)."""
     if fmt == "jsonl":
-        with _open_text(path) as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    bad.report(f"{path}:{i}", f"not valid JSON ({err.msg} at column {err.colno})")
-                    continue
-                if not isinstance(row, dict):
-                    bad.report(f"{path}:{i}", "each line must be a JSON object")
-                    continue
-                yield f"{path}:{i}", row
+        rows = _jsonl_rows(path, bad)
     elif fmt == "csv":
-        with _open_text(path) as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield f"{path}:{reader.line_num}", row
+        rows = _csv_rows(path, bad)
     else:
-        import pyarrow.parquet as pq
+        rows = _parquet_rows(path, bad)
+    seen = False
+    for where, row in rows:
+        seen = True
+        yield where, row
+    if not seen and not bad.count:
+        raise LorasumError(f"{path}: no rows (the file is empty or holds only blank lines)")
 
-        table = pq.read_table(path)
-        for i, row in enumerate(table.to_pylist()):
-            yield f"{path}: row {i}", row
+
+def _jsonl_rows(path: Path, bad: BadRows) -> Iterator[tuple[str, dict]]:
+    for i, line in _decoded_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            bad.report(f"{path}:{i}", f"not valid JSON ({err.msg}, column {err.colno}); a truncated line?")
+            continue
+        except RecursionError:
+            bad.report(f"{path}:{i}", "JSON nested too deeply")
+            continue
+        if not isinstance(row, dict):
+            bad.report(f"{path}:{i}", f"each line must be a JSON object, got {type(row).__name__}")
+            continue
+        yield f"{path}:{i}", row
+
+
+def _csv_rows(path: Path, bad: BadRows) -> Iterator[tuple[str, dict]]:
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    physical = [0]
+    reader = csv.reader((line for _, line in _decoded_lines(path, bad, physical)), strict=True)
+    header = None
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            bad.report(f"{path}:{physical[0]}", f"broken CSV ({err}); check the quoting")
+            continue
+        if header is None:
+            header = values
+            if len(set(header)) != len(header):
+                raise LorasumError(f"{path}:1: repeated column names in the header {header}")
+            continue
+        if not values or not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            bad.report(f"{path}:{physical[0]}", f"{len(values)} fields where the header has {len(header)}")
+            continue
+        yield f"{path}:{physical[0]}", dict(zip(header, values))
+
+
+def _parquet_rows(path: Path, bad: BadRows) -> Iterator[tuple[str, dict]]:
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pyarrow.ArrowException, OSError) as err:
+        raise LorasumError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0] if str(err) else err!r}); "
+                           "check the file, or set data.format if it is JSONL or CSV") from None
+    n = 0
+    for g in range(pf.num_row_groups):  # one row group in memory at a time
+        try:
+            rows = pf.read_row_group(g).to_pylist()
+        except (pyarrow.ArrowException, OSError) as err:
+            bad.report(f"{path}: row group {g}", f"damaged Parquet data ({str(err).splitlines()[0] if str(err) else err!r})")
+            continue
+        for row in rows:
+            yield f"{path}: row {n}", row
+            n += 1
 
 
 def _to_example(row: dict, where: str, cfg: DataConfig, split: str | None, single_lang: str | None,
@@ -175,13 +274,21 @@ def _to_example(row: dict, where: str, cfg: DataConfig, split: str | None, singl
             bad.report(where, f"missing field {field!r} (set data.text_field / data.summary_field)")
             return None
     text, summary = row[cfg.text_field], row[cfg.summary_field]
-    if not isinstance(text, str) or not text.strip():
+    for field, value in ((cfg.text_field, text), (cfg.summary_field, summary)):
+        if value is not None and not isinstance(value, str):
+            bad.report(where, f"field {field!r} must be a string, got {type(value).__name__}")
+            return None
+    if text is None or not text.strip():
         bad.report(where, f"empty text in field {cfg.text_field!r}")
         return None
-    if not isinstance(summary, str) or not summary.strip():
+    if summary is None or not summary.strip():
         bad.report(where, f"empty summary in field {cfg.summary_field!r}")
         return None
     if cfg.lang_field in row and row[cfg.lang_field] not in (None, ""):
+        if not isinstance(row[cfg.lang_field], str):
+            bad.report(where, f"field {cfg.lang_field!r} must be a language code string, "
+                              f"got {type(row[cfg.lang_field]).__name__}")
+            return None
         try:
             lang = normalize_lang(row[cfg.lang_field])
         except LorasumError as err:

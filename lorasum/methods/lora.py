@@ -146,9 +146,23 @@ def load_adapter(model, adapter_dir: str | Path, *, trainable: bool = False):
 
     try:
         return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise LorasumError(f"could not load adapter {adapter_dir}: {first}") from None
+    except (OSError, ValueError, RuntimeError, KeyError) as err:  # RuntimeError: shapes of another base model
+        lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(err).__name__)
+        made_for = _adapter_base(adapter_dir)
+        hint = (f"; it was made for base model {made_for!r}, not {getattr(model, 'name_or_path', '?')!r}"
+                if made_for else "")
+        raise LorasumError(f"could not load adapter {adapter_dir}: {first[:300]}{hint}") from None
+
+
+def _adapter_base(adapter_dir: str | Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((Path(adapter_dir) / "adapter_config.json").read_text(encoding="utf-8")).get(
+            "base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class Lora(Method):

@@ -23,30 +23,49 @@ def _read_jsonl(path: str | Path, text_fields: tuple[str, ...]) -> dict[str, dic
     if not path.is_file():
         raise LorasumError(f"{path}: file not found")
     rows: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LorasumError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise LorasumError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            for field in ("id", "lang"):
-                if field not in row:
-                    raise LorasumError(f"{where}: missing field {field!r}")
-            field = next((k for k in text_fields if k in row), None)
-            if field is None:
-                raise LorasumError(f"{where}: missing field {' or '.join(map(repr, text_fields))}")
-            if not isinstance(row[field], str):
-                raise LorasumError(f"{where}: field {field!r} must be a string")
-            key = str(row["id"])
-            if key in rows:
-                raise LorasumError(f"{where}: duplicate id {key!r} (first on line {rows[key]['line']})")
-            rows[key] = {"lang": normalize_lang(row["lang"], where), "text": row[field], "line": lineno}
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise LorasumError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
+        except RecursionError:
+            raise LorasumError(f"{where}: JSON nested too deeply") from None
+        if not isinstance(row, dict):
+            raise LorasumError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        for field in ("id", "lang"):
+            if field not in row:
+                raise LorasumError(f"{where}: missing field {field!r}")
+        field = next((k for k in text_fields if k in row), None)
+        if field is None:
+            raise LorasumError(f"{where}: missing field {' or '.join(map(repr, text_fields))}")
+        if not isinstance(row[field], str):
+            raise LorasumError(f"{where}: field {field!r} must be a string")
+        key = str(row["id"])
+        if key in rows:
+            raise LorasumError(f"{where}: duplicate id {key!r} (first on line {rows[key]['line']})")
+        rows[key] = {"lang": normalize_lang(row["lang"], where), "text": row[field], "line": lineno}
+    if not rows:
+        raise LorasumError(f"{path}: no rows (the file is empty or holds only blank lines)")
     return rows
+
+
+def _lines(path: Path):
+    """``(line number, text)`` per line, UTF-8 decoded one line at a time (a BOM is dropped)."""
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield lineno, raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise LorasumError(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                                       f"{err.start + 1}); re-encode the file as UTF-8") from None
+    except OSError as err:
+        raise LorasumError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def _match(refs: dict, preds: dict, ref_path, pred_path) -> None:

@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.table import Table
 
+from lorasum import faults
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_write_text, read_json, write_json, write_yaml
 from lorasum.study.cells import Cell, estimate_steps, expand, parse_shard, select_shard, shard_index
@@ -408,6 +409,7 @@ def run_study(
             outcome["waiting"].append(c.id)
             console.print(f"[yellow]{tag} … {c.id} waits for {c.parent}[/]")
             continue
+        faults.check_stop(f"study {spec.name} (before cell {c.id})")
         t0 = time.monotonic()
         result = _run_cell(study_dir, c, run, kwargs, isolation=isolation, threads=cell_threads(c, threads, default))
         dt = time.monotonic() - t0
