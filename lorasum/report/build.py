@@ -8,6 +8,7 @@ import pandas as pd
 
 from lorasum.report import plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
+from lorasum.report.faithfulness import faithfulness_sections
 from lorasum.report.html import Section, table_html, table_markdown, write_report
 from lorasum.study.results import study_results
 
@@ -127,6 +128,8 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
                                       classes=classes)]
         sec.markdown = table_markdown(summary) + "\n\n" + table_markdown(disp)
     sections.append(sec)
+
+    sections.extend(faithfulness_sections(study_dir, df, resamples=resamples))
 
     by_lang = results_by_language(df)
     sections.append(Section(
