@@ -14,20 +14,33 @@ ARTICLES = ["the cat sat on the mat. " * 30, "short article about rain.", "a b c
 SUMMARIES = ["the cat sat.", "it rained a lot today and the streets flooded.", "a b c.", "the budget passed."]
 
 
+class _Models(dict):
+    """Tiny models by name, each built on first use (a test builds only what it needs)."""
+
+    BUILD = {
+        "plain": lambda d: build_classifier(d / "plain"),
+        "wins0": lambda d: build_classifier(d / "wins0", winner=0),
+        "reversed_wins0": lambda d: build_classifier(d / "reversed0", tuple(reversed(LABELS)), winner=0),
+        "reversed_wins2": lambda d: build_classifier(d / "reversed2", tuple(reversed(LABELS)), winner=2),
+        "upper": lambda d: build_classifier(d / "upper", ("CONTRADICTION", "ENTAILMENT"), winner=1),
+        "no_entailment": lambda d: build_classifier(d / "noent", ("positive", "negative")),
+        # named like a judge, but its config says classifier: the kind follows the config
+        "named_t5": lambda d: build_classifier(d / "t5-seahorse-judge"),
+        "judge": lambda d: build_judge(d / "judge"),
+    }
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name):
+        self[name] = self.BUILD[name](self.root)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nli")
-    return {
-        "plain": build_classifier(root / "plain"),
-        "wins0": build_classifier(root / "wins0", winner=0),
-        "reversed_wins0": build_classifier(root / "reversed0", tuple(reversed(LABELS)), winner=0),
-        "reversed_wins2": build_classifier(root / "reversed2", tuple(reversed(LABELS)), winner=2),
-        "upper": build_classifier(root / "upper", ("CONTRADICTION", "ENTAILMENT"), winner=1),
-        "no_entailment": build_classifier(root / "noent", ("positive", "negative")),
-        # named like a judge, but its config says classifier: the kind follows the config
-        "named_t5": build_classifier(root / "t5-seahorse-judge"),
-        "judge": build_judge(root / "judge"),
-    }
+    return _Models(tmp_path_factory.mktemp("nli"))
 
 
 def _score(path, articles=ARTICLES, summaries=SUMMARIES, **kw):
