@@ -156,6 +156,19 @@ def test_cache_hit_costs_no_model_call(models, tmp_path):
     assert len(calls) == 1  # only the new pair is scored
 
 
-def test_empty_summary_scores_none(models):
-    out = _score(models["plain"], ["an article."], ["  "])
+def test_empty_summary_scores_none_without_a_model_call(models):
+    scorer = NLIScorer(str(models["plain"]), device="cpu")
+    calls = []
+    scorer.model.register_forward_hook(lambda *a: calls.append(1))
+    out = scorer.score(["an article."], ["  "])
     assert out == [{"nli_entailment": None, "nli_chunks": 0, "nli_truncated": False}]
+    assert calls == []
+
+
+def test_long_summary_is_cut_so_windows_stay_large(models):
+    scorer = NLIScorer(str(models["plain"]), device="cpu")  # 64 positions
+    article = "the river rose over night. " * 12
+    long_summary = "the river rose over night and the town flooded. " * 3
+    out = scorer.score([article, article], [long_summary, "the river rose."])
+    assert out[0]["nli_truncated"] and not out[1]["nli_truncated"]
+    assert out[0]["nli_chunks"] <= 2 * out[1]["nli_chunks"]  # windows of at least half the input

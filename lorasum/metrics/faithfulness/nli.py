@@ -48,7 +48,7 @@ from lorasum.metrics.faithfulness.sentences import split_sentences
 SEAHORSE_PROMPT = "premise: {premise} hypothesis: {hypothesis}"
 ENTAILMENT_LABELS = ("entailment", "entail")
 _DEFAULT_MAX_LENGTH = 512
-_MIN_PREMISE = 16  # premise tokens left at least; a longer hypothesis is cut
+_MIN_PREMISE = 16  # premise tokens per window at least
 _OVERLAP = 0.25
 
 
@@ -200,7 +200,9 @@ class NLIScorer:
         plans, cut, most = [], False, 0
         for hyp in hyps:
             h_ids = self.tokenizer(hyp, add_special_tokens=False, verbose=False)["input_ids"]
-            room = self.max_length - self.overhead - _MIN_PREMISE
+            # a hypothesis gets at most half the input: the rest is left to the article, so
+            # a long summary cannot shrink the windows to a few tokens each
+            room = self.max_length - self.overhead - max(self.max_length // 2, _MIN_PREMISE)
             if len(h_ids) > room:
                 hyp = self.tokenizer.decode(h_ids[:max(room, 1)], skip_special_tokens=True)
                 h_ids, cut = h_ids[:max(room, 1)], True
