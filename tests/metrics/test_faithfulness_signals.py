@@ -54,6 +54,8 @@ def test_capitalised_tokens_absent_from_article():
     assert signals(ARTICLE, LEAD, "en")["novel_capitalised_share"] == 0.0  # "Tuesday" is in the article
     assert signals(ARTICLE, "The bank raised rates.", "en")["novel_capitalised_share"] is None  # initial only
     assert signals("चुनाव सोमवार को हुए।", "चुनाव हुए।", "hi")["novel_capitalised_share"] is None  # no case
+    # Latin capitals inside a caseless script's text are not counted: the script decides
+    assert signals("报道称", "据 BBC 报道。", "zh-CN")["novel_capitalised_share"] is None
 
 
 def test_segmented_languages_use_rouge_words():
