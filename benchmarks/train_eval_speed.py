@@ -173,7 +173,7 @@ def lorasum_evaluate(model, tok, cfg, test_rows, out_dir: Path):
 
     sync()
     t0 = time.perf_counter()
-    rouge, _ = evaluate_examples(model, tok, "t5", test_rows, cfg.generation, out_dir, progress=False)
+    rouge, _, _ = evaluate_examples(model, tok, "t5", test_rows, cfg.generation, out_dir, progress=False)
     sync()
     seconds = time.perf_counter() - t0
     preds = [json.loads(line)["prediction"] for line in (out_dir / "predictions.jsonl").read_text().splitlines()]

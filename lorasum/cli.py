@@ -73,7 +73,7 @@ def cmd_evaluate(args) -> None:
 
     out = Path(args.output or (Path(args.model) / "evaluation" if Path(args.model).is_dir() else "runs/evaluation"))
     metrics = evaluate(args.model, _data_config(args), out, adapter=args.adapter, progress=not args.no_progress,
-                       resamples=args.resamples)
+                       resamples=args.resamples, faithfulness=_faithfulness_config(args))
     if args.against:
         from lorasum.metrics import score_files
 
@@ -124,10 +124,39 @@ def cmd_score(args) -> None:
     from lorasum.io import write_json
     from lorasum.metrics import score_files
 
-    result = score_files(args.references, args.predictions, args.against, resamples=args.resamples, seed=args.seed)
+    result = score_files(args.references, args.predictions, args.against, articles=args.articles,
+                         faithfulness=_faithfulness_config(args), per_item=args.per_item, resamples=args.resamples,
+                         seed=args.seed, progress=sys.stderr.isatty())
     if args.output:
         write_json(args.output, result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+def _faithfulness_config(args):
+    """A FaithfulnessConfig from ``--faithfulness`` and its options, or None."""
+    if not args.faithfulness:
+        return None
+    from pydantic import ValidationError
+
+    from lorasum.config import FaithfulnessConfig, format_validation_error
+
+    fields = {"model": args.faithfulness, "revision": args.faithfulness_revision,
+              "per_sentence": args.faithfulness_per_sentence, "cache": args.faithfulness_cache}
+    if args.faithfulness_batch_size:
+        fields["batch_size"] = args.faithfulness_batch_size
+    try:
+        return FaithfulnessConfig(**fields)
+    except ValidationError as err:
+        raise LorasumError(format_validation_error(err, "--faithfulness options")) from None
+
+
+def faithfulness_args(sp) -> None:
+    sp.add_argument("--faithfulness", metavar="MODEL", help="NLI model (classifier or seq2seq judge) for entailment")
+    sp.add_argument("--faithfulness-revision", help="the NLI model's revision (hub commit, tag or branch)")
+    sp.add_argument("--faithfulness-per-sentence", action="store_true",
+                    help="score each summary sentence and average")
+    sp.add_argument("--faithfulness-batch-size", type=int)
+    sp.add_argument("--faithfulness-cache", help="SQLite cache of NLI scores (default ~/.cache/lorasum/nli.sqlite)")
 
 
 def cmd_demo(args) -> None:
@@ -243,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--adapter", help="LoRA adapter folder to apply to the model")
     data_args(e)
     e.add_argument("--against", help="another predictions.jsonl for a paired bootstrap test")
+    faithfulness_args(e)
     e.add_argument("--resamples", type=int, default=1000)
     e.add_argument("-o", "--output")
     e.add_argument("--no-progress", action="store_true")
@@ -260,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--references", required=True)
     sc.add_argument("--predictions", required=True)
     sc.add_argument("--against", help="a second system's predictions for a paired bootstrap test")
+    sc.add_argument("--articles", help="JSONL with id, lang, text: adds faithfulness signals")
+    faithfulness_args(sc)
+    sc.add_argument("--per-item", help="write one JSON line per item (ROUGE P/R/F and faithfulness signals)")
     sc.add_argument("--resamples", type=int, default=1000)
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("-o", "--output", help="write the result JSON here")

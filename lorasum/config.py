@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang
@@ -132,6 +132,40 @@ class GenerationConfig(_Strict):
     batch_size: int = Field(default=16, ge=1)
 
 
+class FaithfulnessConfig(_Strict):
+    """NLI faithfulness scoring (opt-in): a sequence-classification NLI model or a seq2seq judge."""
+
+    model: str
+    revision: str | None = None
+    per_sentence: bool = False  # score each summary sentence and average
+    max_chunks: int | None = Field(default=None, ge=1, description="article windows per item; the rest is cut")
+    max_length: int | None = Field(default=None, ge=32, description="input tokens; default: the model's limit")
+    batch_size: int = Field(default=16, ge=1)
+    # seq2seq judges only; the default is SEAHORSE's input format and positive answer
+    prompt: str = "premise: {premise} hypothesis: {hypothesis}"
+    positive_token: str = "1"
+    negative_token: str | None = None  # set: score = P(pos) / (P(pos) + P(neg))
+    cache: str | None = None  # SQLite file; default $LORASUM_CACHE_DIR or ~/.cache/lorasum/nli.sqlite
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if "{premise}" not in v or "{hypothesis}" not in v:
+            raise ValueError("the prompt needs both {premise} and {hypothesis}")
+        return v
+
+
+class EvaluationConfig(_Strict):
+    """Scoring beyond ROUGE; ``faithfulness: MODEL`` is short for ``faithfulness: {model: MODEL}``."""
+
+    faithfulness: FaithfulnessConfig | None = None
+
+    @field_validator("faithfulness", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"model": v} if isinstance(v, str) else v
+
+
 class RunConfig(_Strict):
     """One training run: base model, data, method, training and generation settings."""
 
@@ -142,6 +176,7 @@ class RunConfig(_Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     # Optional starting point: a run folder or adapter to continue from (few-shot transfer).
     init_from: str | None = None
+    evaluation: EvaluationConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -155,7 +190,10 @@ class RunConfig(_Strict):
         return data
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        if out.get("evaluation") is None:
+            out.pop("evaluation", None)  # runs without it keep the dict (and cell hashes) they had before
+        return out
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

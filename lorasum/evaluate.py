@@ -2,7 +2,7 @@
 
 ``evaluate_examples`` is shared by training runs and ``lorasum evaluate``: it generates
 summaries (sorted by length, batched), writes ``predictions.jsonl`` and scores it with
-lorasum's multilingual ROUGE.
+lorasum's multilingual ROUGE and faithfulness signals (NLI entailment when configured).
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from lorasum.config import DataConfig, GenerationConfig, RunConfig, parse_run_config, read_yaml
+from lorasum.config import (DataConfig, FaithfulnessConfig, GenerationConfig, RunConfig, parse_run_config,
+                            read_yaml)
 from lorasum.errors import LorasumError
 from lorasum.generate import decoding_record, generate_summaries
 from lorasum.io import write_json, write_jsonl
@@ -21,13 +22,18 @@ log = logging.getLogger(__name__)
 
 def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: GenerationConfig, out_dir: Path, *,
                       prompt_template: str | None = None, accelerator=None, progress: bool = True,
-                      resamples: int = 1000, seed: int = 0) -> tuple[dict, dict]:
-    """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, scorer info).
+                      resamples: int = 1000, seed: int = 0,
+                      faithfulness: FaithfulnessConfig | None = None) -> tuple[dict, dict, dict]:
+    """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, faithfulness, scorer info).
 
     ``rouge`` is :func:`lorasum.metrics.corpus_scores`: ``overall`` (macro average over
-    languages, language-stratified CI), ``pooled`` and ``per_lang``.
+    languages, language-stratified CI), ``pooled`` and ``per_lang``. Model-free faithfulness
+    signals are always computed; NLI entailment only with a ``faithfulness`` config, and only
+    on the main process (the others return the signals).
     """
     from lorasum.metrics import corpus_scores, score_items, scorer_info
+    from lorasum.metrics.faithfulness import (faithfulness_info, faithfulness_items, faithfulness_scores, load_scorer,
+                                              open_cache)
 
     preds = generate_summaries(model, tokenizer, [r["text"] for r in rows], gen, langs=[r["lang"] for r in rows],
                                is_decoder_only=fam == "decoder", prompt_template=prompt_template,
@@ -35,13 +41,22 @@ def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: Generat
     langs = [r["lang"] for r in rows]
     items = score_items(preds, [r["summary"] for r in rows], langs)
     is_main = accelerator is None or accelerator.is_main_process
+    nli = load_scorer(faithfulness) if is_main else None
+    faith = faithfulness_items([r["text"] for r in rows], preds, langs, scorer=nli, progress=progress,
+                               cache=open_cache(faithfulness) if nli is not None else None)
     if is_main:
         write_jsonl(Path(out_dir) / "predictions.jsonl", (
             {"id": r["id"], "lang": r["lang"], "reference": r["summary"], "prediction": p,
-             "rougeL": round(it["rougeL"]["f"] * 100, 4)}
-            for r, p, it in zip(rows, preds, items)
+             "rougeL": round(it["rougeL"]["f"] * 100, 4), "faithfulness": _rounded(fa)}
+            for r, p, it, fa in zip(rows, preds, items, faith)
         ))
-    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info(sorted(set(langs)))
+    scorer = {**scorer_info(sorted(set(langs))), "faithfulness": faithfulness_info(nli)}
+    return (corpus_scores(items, langs, resamples=resamples, seed=seed),
+            faithfulness_scores(faith, langs, resamples=resamples, seed=seed), scorer)
+
+
+def _rounded(item: dict) -> dict:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in item.items()}
 
 
 def load_for_inference(model: str, adapter: str | None = None, *, precision: str = "fp32"):
@@ -77,8 +92,12 @@ def load_for_inference(model: str, adapter: str | None = None, *, precision: str
 
 
 def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,
-             generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000) -> dict:
-    """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``."""
+             generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000,
+             faithfulness: FaithfulnessConfig | None = None) -> dict:
+    """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``.
+
+    NLI faithfulness uses ``faithfulness``, else the run folder's ``evaluation.faithfulness``.
+    """
     from lorasum.data.sampling import sample_per_lang
     from lorasum.data.sources import load_examples
 
@@ -90,10 +109,12 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
                            split="test", strict=False)
     rows = [ex for r in test.values() for ex in r]
     prompt = (run_cfg or RunConfig()).model.prompt_template
-    rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
-                                      resamples=resamples)
+    if faithfulness is None and run_cfg is not None and run_cfg.evaluation is not None:
+        faithfulness = run_cfg.evaluation.faithfulness
+    rouge, faith, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt,
+                                             progress=progress, resamples=resamples, faithfulness=faithfulness)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
-               "rouge": rouge, "scorer": scorer,
+               "rouge": rouge, "faithfulness": faith, "scorer": scorer,
                "generation": decoding_record(m, tok, gen, is_decoder_only=fam == "decoder")}
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -142,9 +142,9 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
 
     test_rows = [ex for rows in data.test.values() for ex in rows]
     t0 = time.perf_counter()
-    rouge, scorer = evaluate_examples(model, tokenizer, fam, test_rows, config.generation, run_dir,
-                                      prompt_template=config.model.prompt_template, accelerator=acc,
-                                      progress=progress)
+    rouge, faithfulness, scorer = evaluate_examples(
+        model, tokenizer, fam, test_rows, config.generation, run_dir, prompt_template=config.model.prompt_template,
+        accelerator=acc, progress=progress, faithfulness=config.evaluation.faithfulness if config.evaluation else None)
     eval_seconds = time.perf_counter() - t0
     sizes = artifact_sizes(artifact_dir)  # weights only; the tokenizer is reported apart
     metrics = {
@@ -161,6 +161,7 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
             "init_from": config.init_from,
         },
         "rouge": rouge,
+        "faithfulness": faithfulness,
         "efficiency": {
             "trainable_params": train_info["trainable_params"],
             "total_params": train_info["total_params"],

@@ -3,8 +3,9 @@
 Reads references and one or two prediction files, matches rows by ``id``, scores them
 with :func:`lorasum.metrics.score_items` and summarises with
 :func:`lorasum.metrics.corpus_scores` (and :func:`lorasum.metrics.paired_test` when a
-second system is given). Every input problem is a :class:`LorasumError` naming the file
-and line.
+second system is given). Given the articles, it adds the faithfulness signals of
+:mod:`lorasum.metrics.faithfulness` (NLI entailment when a model is named). Every input
+problem is a :class:`LorasumError` naming the file and line.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 
 from lorasum.errors import LorasumError
+from lorasum.io import write_jsonl
 from lorasum.languages import normalize_lang
 from lorasum.metrics.rouge import score_items, scorer_info
 from lorasum.metrics.stats import corpus_scores, paired_test
@@ -91,9 +93,13 @@ def score_files(
     predictions: str,
     against: str | None = None,
     *,
+    articles: str | None = None,
+    faithfulness=None,
+    per_item: str | None = None,
     resamples: int = 1000,
     seed: int = 0,
     workers: int = 1,
+    progress: bool = False,
 ) -> dict:
     """Score a predictions JSONL file against references (``lorasum score``).
 
@@ -104,19 +110,30 @@ def score_files(
             ``reference``, are ignored). Every reference id needs exactly one prediction.
         against: optional second predictions file (same ids) for a paired test: the
             difference reported is ``predictions`` minus ``against``.
+        articles: optional JSONL with ``id``, ``lang``, ``text`` for every reference id;
+            adds the model-free faithfulness signals.
+        faithfulness: optional :class:`lorasum.config.FaithfulnessConfig`: NLI entailment
+            with that model (needs ``articles``).
+        per_item: optional JSONL path: one line per item with ``id``, ``lang``, ROUGE
+            precision/recall/F (x100) and every faithfulness signal of ``predictions``.
         resamples: bootstrap resamples for CIs and the paired test.
         seed: bootstrap seed.
         workers: processes for per-item scoring.
+        progress: show the NLI progress bar.
 
     Returns:
         ``{"references", "predictions", "n", "resamples", "seed", "scorer": scorer_info(),
         "scores": corpus_scores(...)}``, plus ``"against"``, ``"against_scores"`` and
-        ``"paired_test"`` (see :func:`lorasum.metrics.paired_test`) when ``against`` is given.
+        ``"paired_test"`` (see :func:`lorasum.metrics.paired_test`) when ``against`` is given;
+        with ``articles`` also ``"faithfulness"`` (and ``"against_faithfulness"``,
+        ``"faithfulness_paired_test"``), and ``scorer["faithfulness"]``.
 
     Raises:
         LorasumError: unreadable or malformed file (naming file and line), missing
-            field, unmatched ids, or an unknown language.
+            field, unmatched ids, an unknown language, or an NLI model without articles.
     """
+    if faithfulness is not None and articles is None:
+        raise LorasumError("NLI faithfulness needs the articles: give --articles (JSONL with id, lang, text)")
     refs = _read_jsonl(references, ("summary", "reference"))
     preds = _read_jsonl(predictions, ("prediction",))
     _match(refs, preds, references, predictions)
@@ -133,6 +150,24 @@ def score_files(
         "scorer": scorer_info(sorted(set(langs))),
         "scores": corpus_scores(items, langs, resamples=resamples, seed=seed),
     }
+    faith = None
+    if articles is not None:
+        from lorasum.metrics.faithfulness import (faithfulness_info, faithfulness_items, faithfulness_scores,
+                                                  load_scorer, open_cache)
+
+        arts = _read_jsonl(articles, ("text",))
+        _match_articles(refs, arts, references, articles)
+        art_texts = [arts[k]["text"] for k in ids]
+        nli = load_scorer(faithfulness)
+        cache = open_cache(faithfulness)
+
+        def faith_of(rows: dict) -> list[dict]:
+            return faithfulness_items(art_texts, [rows[k]["text"] for k in ids], langs, scorer=nli, cache=cache,
+                                      progress=progress)
+
+        faith = faith_of(preds)
+        result["faithfulness"] = faithfulness_scores(faith, langs, resamples=resamples, seed=seed)
+        result["scorer"]["faithfulness"] = faithfulness_info(nli)
     if against is not None:
         other = _read_jsonl(against, ("prediction",))
         _match(refs, other, references, against)
@@ -140,4 +175,35 @@ def score_files(
         result["against"] = str(against)
         result["against_scores"] = corpus_scores(items_b, langs, resamples=resamples, seed=seed)
         result["paired_test"] = paired_test(items, items_b, langs, resamples=resamples, seed=seed)
+        if faith is not None:
+            from lorasum.metrics.faithfulness import faithfulness_paired_test
+
+            faith_b = faith_of(other)
+            result["against_faithfulness"] = faithfulness_scores(faith_b, langs, resamples=resamples, seed=seed)
+            result["faithfulness_paired_test"] = faithfulness_paired_test(faith, faith_b, langs,
+                                                                          resamples=resamples, seed=seed)
+    if per_item is not None:
+        write_jsonl(per_item, (per_item_row(k, lang, it, fa) for k, lang, it, fa in
+                               zip(ids, langs, items, faith or [None] * len(ids))))
     return result
+
+
+def per_item_row(item_id: str, lang: str, rouge: dict, faith: dict | None) -> dict:
+    """One ``--per-item`` line: ``rouge1_precision`` ... ``rougeL_f`` (x100) and the faithfulness signals."""
+    row: dict = {"id": item_id, "lang": lang}
+    for metric, scores in rouge.items():
+        for short, name in (("p", "precision"), ("r", "recall"), ("f", "f")):
+            row[f"{metric}_{name}"] = round(scores[short] * 100, 4)
+    for key, value in (faith or {}).items():
+        row[key] = round(value, 6) if isinstance(value, float) else value
+    return row
+
+
+def _match_articles(refs: dict, arts: dict, ref_path, art_path) -> None:
+    for key, row in refs.items():
+        art = arts.get(key)
+        if art is None:
+            raise LorasumError(f"{ref_path}:{row['line']}: id {key!r} has no article in {art_path}")
+        if art["lang"] != row["lang"]:
+            raise LorasumError(f"{art_path}:{art['line']}: id {key!r} has lang {art['lang']!r} but "
+                               f"{ref_path}:{row['line']} says {row['lang']!r}")

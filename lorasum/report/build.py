@@ -8,6 +8,7 @@ import pandas as pd
 
 from lorasum.report import plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
+from lorasum.report.faithfulness import faithfulness_sections
 from lorasum.report.html import Section, table_html, table_markdown, write_report
 from lorasum.metrics.stats import P_ADJUST_METHODS
 from lorasum.study.results import over_seeds, study_results
@@ -172,6 +173,8 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
             sec.tables_html.append(table_html(mdisp, mcap, text_cols=("scenario", "train", "LoRA")))
             sec.markdown += f"\n\n{mcap}\n\n" + table_markdown(mdisp)
     sections.append(sec)
+
+    sections.extend(faithfulness_sections(study_dir, df, resamples=resamples))
 
     by_lang = results_by_language(df)
     sections.append(Section(

@@ -2,11 +2,12 @@
 
 Built from the cell folders alone (``runs/**/cell.json`` + ``metrics.json``), so it works
 on a study merged from several shards and needs no spec. Every row carries the cell's
-axis values, every ROUGE figure with its confidence interval, and the efficiency figures.
-Rows with ``level == "overall"`` (``lang == "macro"``) hold the cell's headline figure, the
-macro average over its scored languages (language-stratified bootstrap CI);
-``level == "pooled"`` rows (``lang == "all"``) the mean over all its items pooled;
-``level == "language"`` rows one language each.
+axis values, every ROUGE figure with its confidence interval, every faithfulness signal
+(``<signal>_mean`` with ``_lo``/``_hi``; NLI ones empty unless the cell ran NLI) and the
+efficiency figures. Rows with ``level == "overall"`` (``lang == "macro"``) hold the cell's
+headline figure, the macro average over its scored languages (language-stratified
+bootstrap CI); ``level == "pooled"`` rows (``lang == "all"``) the mean over all its items
+pooled; ``level == "language"`` rows one language each.
 
 :func:`over_seeds` folds cells that differ only in seed into one row with the mean and
 the sample standard deviation over seeds (``results_over_seeds.csv``).
@@ -20,6 +21,7 @@ import pandas as pd
 
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_write_bytes, atomic_write_text, read_json
+from lorasum.metrics.faithfulness.aggregate import MEASURES as FAITHFULNESS_KEYS
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 EFFICIENCY_KEYS = ("trainable_params", "total_params", "trainable_share", "artifact_bytes", "artifact_mb",
@@ -50,6 +52,17 @@ def _rouge_columns(m: dict) -> dict:
     return row
 
 
+def _faithfulness_columns(m: dict) -> dict:
+    row: dict = {}
+    for key in FAITHFULNESS_KEYS:
+        s = m.get(key) or {}
+        row[f"{key}_mean"] = s.get("mean")
+        row[f"{key}_lo"], row[f"{key}_hi"] = (s.get("mean_ci") or [None, None])[:2]
+    row["nli_chunked_share"] = m.get("nli_chunked_share")
+    row["nli_truncated_share"] = m.get("nli_truncated_share")
+    return row
+
+
 def results_table(study_dir: str | Path) -> pd.DataFrame:
     """The tidy table (not written anywhere)."""
     rows = []
@@ -74,12 +87,17 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
             **{k: losses.get(k) for k in LOSS_KEYS},
             "run_dir": str(d.relative_to(Path(study_dir))),
         }
-        rouge = metrics.get("rouge", {})
-        rows.append({**common, "level": "overall", "lang": "macro", **_rouge_columns(rouge.get("overall", {}))})
+        nli = ((metrics.get("scorer") or {}).get("faithfulness") or {}).get("nli") or {}
+        common["nli_model"] = nli.get("model")
+        rouge, faith = metrics.get("rouge", {}), metrics.get("faithfulness") or {}
+        rows.append({**common, "level": "overall", "lang": "macro", **_rouge_columns(rouge.get("overall", {})),
+                     **_faithfulness_columns(faith.get("overall") or {})})
         if rouge.get("pooled"):
-            rows.append({**common, "level": "pooled", "lang": "all", **_rouge_columns(rouge["pooled"])})
+            rows.append({**common, "level": "pooled", "lang": "all", **_rouge_columns(rouge["pooled"]),
+                         **_faithfulness_columns(faith.get("pooled") or {})})
         for lang, m in sorted((rouge.get("per_lang") or {}).items()):
-            rows.append({**common, "level": "language", "lang": lang, **_rouge_columns(m)})
+            rows.append({**common, "level": "language", "lang": lang, **_rouge_columns(m),
+                         **_faithfulness_columns((faith.get("per_lang") or {}).get(lang) or {})})
     df = pd.DataFrame(rows)
     if not df.empty:
         for col in ("rank", "shots", "seed", "n", "train_examples", "trainable_params", "total_params",
