@@ -126,6 +126,11 @@ class SignalGuard:
             _GUARD = None
 
 
+def guard_active() -> bool:
+    """Whether a :class:`SignalGuard` handles SIGTERM / SIGINT in this process."""
+    return _GUARD is not None
+
+
 def stop_requested() -> int | None:
     """The signal number received under the active guard, or None."""
     return _GUARD.signum if _GUARD is not None else None

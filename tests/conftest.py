@@ -53,7 +53,7 @@ def _tiny_run_config(model_dir, method="lora", **overrides):
     return parse_run_config(cfg, "test")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_run_config():
     """Build a seconds-long run config: ``tiny_run_config(model_dir, "lora"|"full", section__field=value)``."""
     return _tiny_run_config

@@ -82,10 +82,8 @@ def _drive(tmp_path, mode, sig, argv) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def run_yaml(tiny_mt5, tmp_path_factory):
-    from conftest import _tiny_run_config
-
-    cfg = _tiny_run_config(tiny_mt5, "lora", training__eval_every=2)
+def run_yaml(tiny_mt5, tmp_path_factory, tiny_run_config):
+    cfg = tiny_run_config(tiny_mt5, "lora", training__eval_every=2)
     path = tmp_path_factory.mktemp("config") / "run.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     return str(path)

@@ -25,16 +25,14 @@ TARGETS = ("q", "v", "wo", "lm_head")
 
 
 @pytest.fixture(scope="module")
-def served(tiny_mt5, tmp_path_factory):
+def served(tiny_mt5, tmp_path_factory, tiny_run_config):
     """An adapters folder: en/ and fr/ adapters, and a run folder serving ru."""
-    from conftest import _tiny_run_config
-
     root = tmp_path_factory.mktemp("served")
     make_adapter(tiny_mt5, root / "en", seed=21, scale=1.0, targets=TARGETS)
     make_adapter(tiny_mt5, root / "fr", seed=22, scale=1.0, targets=TARGETS)
     make_adapter(tiny_mt5, root / "run-ru" / "adapter", seed=23, scale=1.0, targets=TARGETS)
     write_yaml(root / "run-ru" / "config.yaml",
-               _tiny_run_config(tiny_mt5, "lora", data__languages=["ru"]).to_dict())
+               tiny_run_config(tiny_mt5, "lora", data__languages=["ru"]).to_dict())
     (root / "notes").mkdir()  # a folder without an adapter is not one
     return root
 

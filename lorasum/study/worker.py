@@ -88,7 +88,10 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _child(fn: Callable[[], Any], conn, parent_pid: int, threads: int | None, forked_at: float) -> None:
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from lorasum import faults
+
+    if not faults.guard_active():  # with the study's guard inherited, a stop checkpoints the cell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if threads:
         import torch
 
@@ -128,6 +131,27 @@ def _stop(proc) -> None:
     proc.join()
 
 
+def _wait_forwarding_stop(receive, proc) -> None:
+    """Wait for the child's message; a stop the study received (SIGTERM, SIGINT) is passed on to it.
+
+    The study's signal guard only sets a flag, so the cell would otherwise train to its end
+    before the study stopped; passed on, the cell saves a checkpoint and exits resumable.
+    """
+    from lorasum import faults
+
+    forwarded = False
+    while not receive.poll(0.2):
+        signum = faults.stop_requested()
+        if signum is not None and not forwarded and proc.is_alive():
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+            forwarded = True
+        if not proc.is_alive() and not receive.poll(0):
+            return
+
+
 def run_forked(fn: Callable[[], Any], *, threads: int | None = None) -> tuple[Any, float]:
     """``fn()`` in a forked child; returns its result and the seconds from fork to ``fn``'s start.
 
@@ -145,6 +169,7 @@ def run_forked(fn: Callable[[], Any], *, threads: int | None = None) -> tuple[An
     try:
         proc.start()
         send.close()  # the child holds the only write end: EOF means it is gone
+        _wait_forwarding_stop(receive, proc)
         try:
             message = receive.recv()
         except EOFError:

@@ -226,3 +226,39 @@ def test_a_fork_after_cuda_was_initialised_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     with pytest.raises(LorasumError, match="--isolation none"):
         run_forked(lambda: 1)
+
+
+def stoppable_runner(config, run_dir, *, progress=True):
+    """A cell that works until a stop reaches it, as the training loop does between steps."""
+    from lorasum import faults
+
+    _observe(run_dir)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        faults.check_stop("cell", saved=str(run_dir))
+        time.sleep(0.05)
+    return fake_train_and_evaluate(config, run_dir, progress=progress)
+
+
+def test_a_stop_reaching_the_study_is_passed_on_to_the_running_cell(write_spec, tmp_path):
+    """Under the command's signal guard SIGTERM to the study reaches the cell, which stops resumably."""
+    from lorasum import faults
+
+    study = tmp_path / "s"
+    first = cell_dir(study, CELL.format(1)) / "observed.json"
+
+    def stop_when_running():
+        deadline = time.monotonic() + 120
+        while not first.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    t0 = time.monotonic()
+    with faults.SignalGuard():
+        threading.Thread(target=stop_when_running, daemon=True).start()
+        with pytest.raises(faults.Preempted):
+            run_study(write_spec(SPEC), out_dir=study, runner=stoppable_runner, isolation="process", progress=False)
+    assert time.monotonic() - t0 < 50  # the cell did not work on to its own end
+    info = json.loads((cell_dir(study, CELL.format(1)) / "cell.json").read_text())
+    assert "SIGTERM" in info["error"]
+    assert not (cell_dir(study, CELL.format(2)) / "observed.json").exists()  # no later cell started
