@@ -21,10 +21,10 @@ from lorasum.errors import LorasumError
 
 
 def lang_name(lang: str) -> str:
-    """English name of an XL-Sum code for prompts: ``zh-CN`` -> ``Chinese Simplified``."""
-    from lorasum.languages import LANGUAGES
+    """English name of a language code for prompts: ``zh-CN`` -> ``Chinese Simplified``, ``pl`` -> ``Polish``."""
+    from lorasum.languages import english_name
 
-    return LANGUAGES[lang].name.replace("_", " ").title() if lang in LANGUAGES else lang
+    return english_name(lang)
 
 
 def split_template(template: str, lang: str) -> tuple[str, str]:
