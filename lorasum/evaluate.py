@@ -25,19 +25,21 @@ def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: Generat
     """Generate for ``rows``, write ``predictions.jsonl`` in ``out_dir``; return (rouge, scorer info)."""
     from lorasum.metrics import corpus_scores, score_items, scorer_info
 
+    summary_langs = [r.get("summary_lang") or r["lang"] for r in rows]
     preds = generate_summaries(model, tokenizer, [r["text"] for r in rows], gen, langs=[r["lang"] for r in rows],
                                is_decoder_only=fam == "decoder", prompt_template=prompt_template,
-                               accelerator=accelerator, progress=progress)
+                               accelerator=accelerator, progress=progress, summary_langs=summary_langs)
     langs = [r["lang"] for r in rows]
-    items = score_items(preds, [r["summary"] for r in rows], langs)
+    # ROUGE in the summary's language: an English summary of a French article is scored as English
+    items = score_items(preds, [r["summary"] for r in rows], summary_langs)
     is_main = accelerator is None or accelerator.is_main_process
     if is_main:
         write_jsonl(Path(out_dir) / "predictions.jsonl", (
-            {"id": r["id"], "lang": r["lang"], "reference": r["summary"], "prediction": p,
+            {"id": r["id"], "lang": r["lang"], "summary_lang": sl, "reference": r["summary"], "prediction": p,
              "rougeL": round(it["rougeL"]["f"] * 100, 4)}
-            for r, p, it in zip(rows, preds, items)
+            for r, p, it, sl in zip(rows, preds, items, summary_langs)
         ))
-    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info(sorted(set(langs)))
+    return corpus_scores(items, langs, resamples=resamples, seed=seed), scorer_info(sorted(set(summary_langs)))
 
 
 def load_for_inference(model: str, adapter: str | None = None, *, precision: str = "fp32"):

@@ -18,6 +18,7 @@ from transformers import DynamicCache, EncoderDecoderCache, LogitsProcessor, Log
 
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
+from lorasum.models.langcodes import source_ids, target_lang_kwargs
 from lorasum.data.features import Collator
 
 
@@ -87,8 +88,11 @@ def length_batches(lengths: list[int], batch_size: int, max_source_length: int, 
 
 def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig, *, langs: list[str] | None = None,
                        is_decoder_only: bool = False, prompt_template: str | None = None,
-                       accelerator=None, progress: bool = True) -> list[str]:
-    """One summary per article, decoded with the settings in ``cfg``."""
+                       accelerator=None, progress: bool = True, summary_langs: list[str] | None = None) -> list[str]:
+    """One summary per article, decoded with the settings in ``cfg``.
+
+    ``summary_langs`` (default: ``langs``) is each summary's language, for cross-lingual data.
+    """
     if not texts:
         return []
     model.eval()
@@ -96,9 +100,11 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     if is_decoder_only:
         enc = prompt_ids(tokenizer, texts, langs or ["en"] * len(texts), max_source_length=cfg.max_source_length,
-                         prompt_template=prompt_template or ModelConfig().prompt_template)
+                         prompt_template=prompt_template or ModelConfig().prompt_template,
+                         summary_langs=summary_langs)
     else:
-        enc = tokenizer(texts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+        enc = source_ids(tokenizer, texts, langs or ["en"] * len(texts), cfg.max_source_length)
+    summary_langs = summary_langs or langs
     batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     collate = Collator(tokenizer.pad_token_id, padding_side="left" if is_decoder_only else "right")
@@ -120,6 +126,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                 batch = collate([{"input_ids": enc[i]} for i in batch_idx])
                 batch = {k: v.to(device) for k, v in batch.items()}
                 extra = {"past_key_values": BeamSearchCache()} if not is_decoder_only and cfg.num_beams > 1 else {}
+                extra.update(target_lang_kwargs(model, tokenizer, summary_langs and [summary_langs[i] for i in batch_idx], device))
                 ids = model.generate(**batch, **gen_kwargs, **extra)
                 if is_decoder_only:
                     ids = ids[:, batch["input_ids"].shape[1]:]

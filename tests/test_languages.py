@@ -37,3 +37,11 @@ def test_prompt_and_scorer_names():
     assert base_name("pt-BR") == "portuguese"
     assert base_name("nb") == "norwegian"
     assert base_name("zh-TW") == "chinese_traditional"
+
+
+def test_prompt_names_the_summary_language():
+    from lorasum.data.causal import split_template
+
+    template = "Summarize this {lang_name} article in {summary_lang_name} ({summary_lang}).\n{text}\nSummary:"
+    assert split_template(template, "fr", "en")[0] == "Summarize this French article in English (en).\n"
+    assert split_template(template, "pl")[0] == "Summarize this Polish article in Polish (pl).\n"
