@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang
@@ -51,6 +51,10 @@ class ModelConfig(_Strict):
     revision: str | None = None
     # decoder-only models read the article through a prompt; {lang_name} and {text} are filled in
     prompt_template: str = "Summarize the following {lang_name} article.\n\n{text}\n\nSummary:"
+
+
+_NEW_FIELD_DEFAULTS = {"preset": None, "subset": None, "subsets": {}, "summary_lang": None,
+                       "summary_lang_field": "summary_lang"}
 
 
 class DataConfig(_Strict):
@@ -125,6 +129,16 @@ class DataConfig(_Strict):
                 raise ValueError(f"data.subsets names no config for language(s) {', '.join(missing)}; "
                                  f"add them (it maps {', '.join(mapped) or 'nothing'})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler):
+        # fields added for any-dataset/cross-lingual data are left out at their defaults, so
+        # configs written before they existed keep their dumps and study config hashes
+        out = handler(self)
+        for key, default in _NEW_FIELD_DEFAULTS.items():
+            if out.get(key) == default:
+                out.pop(key, None)
+        return out
 
     @property
     def eval_languages(self) -> list[str]:

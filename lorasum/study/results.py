@@ -70,9 +70,13 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
             "run_dir": str(d.relative_to(Path(study_dir))),
         }
         rouge = metrics.get("rouge", {})
-        rows.append({**common, "level": "overall", "lang": "all", **_rouge_columns(rouge.get("overall", {}))})
+        # source/target: the article's and the summary's language (they differ in cross-lingual cells)
+        target = info.get("summary_lang")
+        rows.append({**common, "level": "overall", "lang": "all", "source_lang": "all", "target_lang": target or "all",
+                     **_rouge_columns(rouge.get("overall", {}))})
         for lang, m in sorted((rouge.get("per_lang") or {}).items()):
-            rows.append({**common, "level": "language", "lang": lang, **_rouge_columns(m)})
+            rows.append({**common, "level": "language", "lang": lang, "source_lang": lang,
+                         "target_lang": target or lang, **_rouge_columns(m)})
     df = pd.DataFrame(rows)
     if not df.empty:
         for col in ("rank", "shots", "seed", "n", "train_examples", "trainable_params", "total_params",
