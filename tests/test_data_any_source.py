@@ -134,3 +134,12 @@ def test_streamed_sample_is_the_in_memory_sample(tmp_path, fmt):
     assert sample_examples(cfg, "train", ["fr"], 10, 0)["fr"] == sample_examples(cfg, "train", ["en", "fr"], 10, 0)["fr"]
     with pytest.raises(LorasumError, match="has 64 examples, fewer than the 65 requested"):
         sample_examples(cfg, "train", ["en"], 65, 0)
+
+
+def test_new_fields_at_defaults_leave_the_config_dump_unchanged():
+    # dumps (config.yaml, study config hashes) of configs that do not use the new fields stay as before
+    dump = parse_run_config({}).to_dict()["data"]
+    assert not {"preset", "subset", "subsets", "summary_lang", "summary_lang_field"} & set(dump)
+    used = parse_run_config({"data": {"preset": "xwikis", "languages": ["de"]}}).to_dict()["data"]
+    assert used["summary_lang"] == "en" and used["subsets"]["de"] == "de-en"
+    assert parse_run_config({"data": used}).to_dict()["data"] == used

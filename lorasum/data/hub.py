@@ -88,7 +88,7 @@ def _hub_rows(cfg: DataConfig, name: str, config: str | None) -> Iterator[tuple[
     except Exception as err:  # network, unknown dataset/config/split, ...
         raise LorasumError(
             f"could not load {label}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. "
-            "Without network access, point data.source at a local file, a save_to_disk folder or a "
+            "Without network access, point data.source at a local JSONL/CSV/Parquet file, a save_to_disk folder or a "
             "hub-style folder of shards"
         ) from None
     if first is None:

@@ -77,8 +77,11 @@ def iter_examples(cfg: DataConfig, split: str, langs: list[str], bad) -> Iterato
                 if ex is not None and ex["lang"] in wanted:
                     yield ex
         return
+    from_hub = hub.source_kind(cfg) == "hub"
     for config, lang in hub.configs(cfg, langs):
         for where, row in hub.iter_rows(cfg, split, config):
+            if from_hub and not (row.get(cfg.text_field) and row.get(cfg.summary_field)):
+                continue  # published hub datasets hold a few empty rows; they are not the user's to fix
             ex = to_example(row, where, cfg, None, lang, bad, force_lang=bool(cfg.subsets) or cfg.is_hub_xlsum)
             if ex is not None and ex["lang"] in wanted:
                 yield ex
