@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_serializer, model_validator)
 
 from lorasum.errors import LorasumError
 from lorasum.languages import normalize_lang
@@ -53,23 +54,41 @@ class ModelConfig(_Strict):
     prompt_template: str = "Summarize the following {lang_name} article.\n\n{text}\n\nSummary:"
 
 
+_NEW_FIELD_DEFAULTS = {"preset": None, "subset": None, "subsets": {}, "summary_lang": None,
+                       "summary_lang_field": "summary_lang"}
+
+
 class DataConfig(_Strict):
     """Where examples come from and how many of them are used.
 
-    ``source`` is the XL-Sum hub id, or a local JSONL / CSV / Parquet file, or a folder
-    holding ``train``/``validation``/``test`` files. A single local file is split by its
-    ``split_field``; ``splits`` maps lorasum's split names to the names used in the data.
+    ``source`` is a hub dataset id (``csebuetnlp/xlsum``, ``GEM/mlsum``), a local folder
+    written by ``datasets``' ``save_to_disk``, a local hub-style folder (Parquet/JSONL/CSV
+    shards per split: ``data/train-00000-of-00002.parquet`` or ``train/*.jsonl``), a local
+    JSONL / CSV / Parquet file, or a folder holding ``train``/``validation``/``test`` files.
+    A single local file is split by its ``split_field``; ``splits`` maps lorasum's split
+    names to the names used in the data. ``subset`` names the one hub config to read;
+    ``subsets`` maps each language to its own config (XL-Sum's ``english``, MLSUM's ``de``).
+    Without a language column and a ``subsets`` mapping, every row is in the one language
+    of ``languages``. ``preset`` fills these fields from ``lorasum/data/presets/<name>.yaml``;
+    fields given here win. A row's summary language is its ``summary_lang_field`` column,
+    else ``summary_lang`` when set (cross-lingual data whose summaries share one language),
+    else the article's language.
     """
 
+    preset: str | None = None
     source: str = XLSUM_HUB_ID
+    subset: str | None = None
+    subsets: dict[str, str] = Field(default_factory=dict)
     languages: Langs = Field(default_factory=lambda: ["en"])
     # languages scored on the test split; default: the training languages (zero-shot: others)
     test_languages: Langs | None = None
+    summary_lang: str | None = None
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     id_field: str = "id"
     text_field: str = "text"
     summary_field: str = "summary"
     lang_field: str = "lang"
+    summary_lang_field: str = "summary_lang"
     split_field: str = "split"
     splits: dict[Literal["train", "validation", "test"], str] = Field(
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
@@ -79,6 +98,48 @@ class DataConfig(_Strict):
     test_examples: int | None = Field(default=None, ge=1, description="per language")
     sample_seed: int = 0
     skip_bad_rows: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset"):
+            from lorasum.data.presets import load_preset
+
+            try:
+                preset = load_preset(data["preset"])
+            except LorasumError as err:
+                raise ValueError(str(err)) from None
+            data = {**preset, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check_languages(self) -> "DataConfig":
+        if self.summary_lang is not None:
+            try:
+                object.__setattr__(self, "summary_lang", normalize_lang(self.summary_lang, "data.summary_lang"))
+            except LorasumError as err:
+                raise ValueError(str(err)) from None
+        if self.subsets:
+            try:
+                mapped = {normalize_lang(k, "data.subsets"): v for k, v in self.subsets.items()}
+            except LorasumError as err:
+                raise ValueError(str(err)) from None
+            object.__setattr__(self, "subsets", mapped)
+            missing = [lang for lang in [*self.languages, *(self.test_languages or [])] if lang not in mapped]
+            if missing:
+                raise ValueError(f"data.subsets names no config for language(s) {', '.join(missing)}; "
+                                 f"add them (it maps {', '.join(mapped) or 'nothing'})")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler):
+        # fields added for any-dataset/cross-lingual data are left out at their defaults, so
+        # configs written before they existed keep their dumps and study config hashes
+        out = handler(self)
+        for key, default in _NEW_FIELD_DEFAULTS.items():
+            if out.get(key) == default:
+                out.pop(key, None)
+        return out
 
     @property
     def eval_languages(self) -> list[str]:

@@ -35,22 +35,24 @@ def evaluate_examples(model, tokenizer, fam: str, rows: list[dict], gen: Generat
     from lorasum.metrics.faithfulness import (faithfulness_info, faithfulness_items, faithfulness_scores, load_scorer,
                                               open_cache)
 
+    summary_langs = [r.get("summary_lang") or r["lang"] for r in rows]
     preds = generate_summaries(model, tokenizer, [r["text"] for r in rows], gen, langs=[r["lang"] for r in rows],
                                is_decoder_only=fam == "decoder", prompt_template=prompt_template,
-                               accelerator=accelerator, progress=progress)
+                               accelerator=accelerator, progress=progress, summary_langs=summary_langs)
     langs = [r["lang"] for r in rows]
-    items = score_items(preds, [r["summary"] for r in rows], langs)
+    # ROUGE in the summary's language: an English summary of a French article is scored as English
+    items = score_items(preds, [r["summary"] for r in rows], summary_langs)
     is_main = accelerator is None or accelerator.is_main_process
     nli = load_scorer(faithfulness) if is_main else None
     faith = faithfulness_items([r["text"] for r in rows], preds, langs, scorer=nli, progress=progress,
                                cache=open_cache(faithfulness) if nli is not None else None)
     if is_main:
         write_jsonl(Path(out_dir) / "predictions.jsonl", (
-            {"id": r["id"], "lang": r["lang"], "reference": r["summary"], "prediction": p,
+            {"id": r["id"], "lang": r["lang"], "summary_lang": sl, "reference": r["summary"], "prediction": p,
              "rougeL": round(it["rougeL"]["f"] * 100, 4), "faithfulness": _rounded(fa)}
-            for r, p, it, fa in zip(rows, preds, items, faith)
+            for r, p, it, fa, sl in zip(rows, preds, items, faith, summary_langs)
         ))
-    scorer = {**scorer_info(sorted(set(langs))), "faithfulness": faithfulness_info(nli)}
+    scorer = {**scorer_info(sorted(set(summary_langs))), "faithfulness": faithfulness_info(nli)}
     return (corpus_scores(items, langs, resamples=resamples, seed=seed),
             faithfulness_scores(faith, langs, resamples=resamples, seed=seed), scorer)
 
@@ -98,15 +100,13 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
 
     NLI faithfulness uses ``faithfulness``, else the run folder's ``evaluation.faithfulness``.
     """
-    from lorasum.data.sampling import sample_per_lang
-    from lorasum.data.sources import load_examples
+    from lorasum.data.stream import sample_examples
 
     out_dir = Path(out_dir)
     run_cfg = _run_config(model)
     gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
     m, tok, fam = load_for_inference(model, adapter)
-    test = sample_per_lang(load_examples(data, "test", data.eval_languages), data.test_examples, data.sample_seed,
-                           split="test", strict=False)
+    test = sample_examples(data, "test", data.eval_languages, data.test_examples, data.sample_seed, strict=False)
     rows = [ex for r in test.values() for ex in r]
     prompt = (run_cfg or RunConfig()).model.prompt_template
     if faithfulness is None and run_cfg is not None and run_cfg.evaluation is not None:

@@ -31,6 +31,7 @@ from lorasum import faults
 from lorasum.config import GenerationConfig, ModelConfig
 from lorasum.data.causal import prompt_ids
 from lorasum.data.features import Collator, cut_source
+from lorasum.models.langcodes import source_ids, target_lang_kwargs
 
 
 class TensorNoRepeatNGram(LogitsProcessor):
@@ -157,8 +158,11 @@ def only_decoding_config(model, config: DecodingConfig):
 
 def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig, *, langs: list[str] | None = None,
                        is_decoder_only: bool = False, prompt_template: str | None = None,
-                       accelerator=None, progress: bool = True) -> list[str]:
-    """One summary per article, decoded with the settings in ``cfg`` (see :func:`decoding_config`)."""
+                       accelerator=None, progress: bool = True, summary_langs: list[str] | None = None) -> list[str]:
+    """One summary per article, decoded with the settings in ``cfg`` (see :func:`decoding_config`).
+
+    ``summary_langs`` (default: ``langs``) is each summary's language, for cross-lingual data.
+    """
     if not texts:
         return []
     model.eval()
@@ -166,10 +170,12 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     if is_decoder_only:
         enc = prompt_ids(tokenizer, texts, langs or ["en"] * len(texts), max_source_length=cfg.max_source_length,
-                         prompt_template=prompt_template or ModelConfig().prompt_template)
+                         prompt_template=prompt_template or ModelConfig().prompt_template,
+                         summary_langs=summary_langs)
     else:
-        enc = tokenizer(cut_source(texts, cfg.max_source_length), max_length=cfg.max_source_length,
-                        truncation=True)["input_ids"]
+        enc = source_ids(tokenizer, cut_source(texts, cfg.max_source_length), langs or ["en"] * len(texts),
+                         cfg.max_source_length)
+    summary_langs = summary_langs or langs
     batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     collate = Collator(tokenizer.pad_token_id, padding_side="left" if is_decoder_only else "right")
@@ -190,6 +196,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                 blocking = [TensorNoRepeatNGram(cfg.no_repeat_ngram_size, prompt_length)] if cfg.no_repeat_ngram_size \
                     else []
                 extra = {"cache": BeamSearchCache()} if not is_decoder_only and cfg.num_beams > 1 else {}
+                extra.update(target_lang_kwargs(model, tokenizer,
+                                                summary_langs and [summary_langs[i] for i in batch_idx], device))
                 ids = model.generate(**batch, generation_config=decoding,
                                      logits_processor=LogitsProcessorList(blocking), **extra)
                 if is_decoder_only:

@@ -1,9 +1,11 @@
-"""Language codes: XL-Sum's 45 codes and names, plus the XWikis languages.
+"""Language codes: XL-Sum's 45 codes and names, the XWikis languages, and any BCP-47 tag.
 
-Every language in lorasum is named by its XL-Sum code (``en``, ``zh-CN``, ``sr-Latn``).
-Users may also write XL-Sum's hub config names (``english``, ``chinese_simplified``);
-:func:`normalize_lang` maps either form to the code and rejects anything else with a
-message that lists what is accepted.
+Every language in lorasum is named by a code. XL-Sum's codes (``en``, ``zh-CN``,
+``sr-Latn``) and hub config names (``english``, ``chinese_simplified``) map to XL-Sum's
+code; any other well-formed, registered BCP-47 tag (``it``, ``pl``, ``pt-BR``,
+``zh-Hant``) is accepted in its standard form (``langcodes`` validates and standardises
+it, and gives the English names used in prompts and for choosing a ROUGE stemmer).
+:func:`normalize_lang` rejects anything else with a message that says what is accepted.
 """
 from __future__ import annotations
 
@@ -61,17 +63,64 @@ LEAKING_PAIRS: tuple[frozenset[str], ...] = (
 )
 
 
+# Norwegian's written standards share NLTK's one Snowball stemmer ("norwegian").
+_BASE_NAME_ALIASES = {"norwegian bokmål": "norwegian", "norwegian nynorsk": "norwegian"}
+
+
+def _bcp47(value: str) -> str | None:
+    """The standard form of a registered BCP-47 tag with a language subtag, else None."""
+    import langcodes
+
+    try:
+        if not langcodes.tag_is_valid(value):
+            return None
+        tag = langcodes.standardize_tag(value)
+        lang = langcodes.Language.get(tag).language
+    except (ValueError, LookupError):
+        return None
+    return tag if lang and not lang.startswith("x") and lang != "und" else None
+
+
 def normalize_lang(value: str, where: str = "") -> str:
-    """Return the XL-Sum code for a code or XL-Sum name; raise a clear error otherwise."""
+    """The lorasum code of a language: XL-Sum's code for XL-Sum codes/names, else the standard BCP-47 tag.
+
+    Raises a clear error for anything that is neither (``xx``, ``english!``).
+    """
     key = str(value).strip().lower()
     code = _BY_KEY.get(key)
+    if code is None:
+        code = _bcp47(str(value).strip())
     if code is None:
         place = f"{where}: " if where else ""
         accepted = ", ".join(sorted(LANGUAGES))
         raise LorasumError(
-            f"{place}unknown language {value!r}. Use an XL-Sum code or name; accepted codes: {accepted}"
+            f"{place}unknown language {value!r}: not a registered BCP-47 tag (e.g. it, pl, pt-BR, zh-Hant) "
+            f"nor an XL-Sum code or name; accepted codes: {accepted} and any BCP-47 tag"
         )
-    return code
+    return _BY_KEY.get(code.lower(), code)
+
+
+def english_name(code: str) -> str:
+    """English display name for prompts: ``zh-CN`` -> ``Chinese Simplified``, ``pt-BR`` -> ``Portuguese (Brazil)``."""
+    if code in LANGUAGES:
+        return LANGUAGES[code].name.replace("_", " ").title()
+    import langcodes
+
+    return langcodes.Language.get(code).display_name()
+
+
+def base_name(code: str) -> str:
+    """Lower-case English name of a language without region or script (``pt-BR`` -> ``portuguese``).
+
+    XL-Sum languages keep their hub config name; this is the name a language-keyed tool
+    such as XL-Sum's ROUGE scorer (NLTK Snowball stemmers) is given.
+    """
+    if code in LANGUAGES:
+        return LANGUAGES[code].name
+    import langcodes
+
+    name = langcodes.Language.get(code).language_name().lower()
+    return _BASE_NAME_ALIASES.get(name, name)
 
 
 def xlsum_config_name(code: str) -> str:

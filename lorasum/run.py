@@ -16,8 +16,7 @@ from accelerate import Accelerator
 from lorasum import faults
 from lorasum.config import RunConfig
 from lorasum.data.features import encode_cached, encode_seq2seq
-from lorasum.data.sampling import sample_per_lang
-from lorasum.data.sources import load_examples
+from lorasum.data.stream import sample_examples
 from lorasum.errors import LorasumError
 from lorasum.io import read_json, write_json, write_yaml
 from lorasum.methods import artifact_sizes, find_artifact, method_of
@@ -37,11 +36,10 @@ class RunData:
 def prepare_data(cfg: RunConfig) -> RunData:
     """Seeded per-language samples of each split, as the config asks."""
     d = cfg.data
-    train = sample_per_lang(load_examples(d, "train", d.languages), d.train_examples, d.sample_seed)
-    val_all = load_examples(d, "validation", d.languages)
-    validation = sample_per_lang(val_all, d.validation_examples, d.sample_seed, split="validation", strict=False)
-    test_all = load_examples(d, "test", d.eval_languages)
-    test = sample_per_lang(test_all, d.test_examples, d.sample_seed, split="test", strict=False)
+    # samples are drawn while streaming: a small sample of a large corpus never loads the corpus
+    train = sample_examples(d, "train", d.languages, d.train_examples, d.sample_seed)
+    validation = sample_examples(d, "validation", d.languages, d.validation_examples, d.sample_seed, strict=False)
+    test = sample_examples(d, "test", d.eval_languages, d.test_examples, d.sample_seed, strict=False)
     return RunData(train, validation, test)
 
 

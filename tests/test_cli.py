@@ -16,7 +16,7 @@ def _write(path, text):
 @pytest.mark.parametrize("yaml_text, needle", [
     ("model: ./no/such/model\n", "model path not found: ./no/such/model"),
     ("methd: full\n", "methd: unknown field"),
-    ("data:\n  languages: [tlh]\n", "unknown language 'tlh'"),
+    ("data:\n  languages: [tlh-x]\n", "unknown language 'tlh-x'"),
 ])
 def test_train_bad_input_is_one_line_without_traceback(tmp_path, capsys, yaml_text, needle):
     cfg = _write(tmp_path / "run.yaml", yaml_text)

@@ -13,7 +13,8 @@ def test_hub_xlsum_uses_language_config_names(monkeypatch):
 
     calls = []
 
-    def fake_load_dataset(path, name, split):
+    def fake_load_dataset(path, name, split, streaming=False):
+        assert streaming  # rows one at a time: a sample never holds the corpus
         calls.append((path, name, split))
         return [{"id": "1", "text": "t", "summary": "s"}, {"id": "2", "text": "", "summary": "s"}]
 
@@ -21,7 +22,7 @@ def test_hub_xlsum_uses_language_config_names(monkeypatch):
     out = load_examples(DataConfig(languages=["english", "zh-CN"]), "validation", ["en", "zh-CN"])
     assert calls == [("csebuetnlp/xlsum", "english", "validation"),
                      ("csebuetnlp/xlsum", "chinese_simplified", "validation")]
-    assert out["zh-CN"] == [{"id": "1", "lang": "zh-CN", "text": "t", "summary": "s"}]
+    assert out["zh-CN"] == [{"id": "1", "lang": "zh-CN", "text": "t", "summary": "s", "summary_lang": "zh-CN"}]
 
 
 def test_hub_failure_is_a_clear_error(monkeypatch):

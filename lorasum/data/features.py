@@ -64,14 +64,20 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def encode_seq2seq(examples: Sequence[dict], tokenizer, max_source_length: int,
                    max_target_length: int) -> list[dict]:
-    """Token ids for an encoder-decoder model: the article as input, the summary as labels."""
-    sources = tokenizer(cut_source([ex["text"] for ex in examples], max_source_length),
-                        max_length=max_source_length, truncation=True)
-    targets = tokenizer(text_target=[ex["summary"] for ex in examples], max_length=max_target_length,
-                        truncation=True)
+    """Token ids for an encoder-decoder model: the article as input, the summary as labels.
+
+    Tokenizers with language codes (mBART) tag the article with its language and the
+    summary with the summary's language.
+    """
+    from lorasum.models.langcodes import source_ids, target_ids
+
+    sources = source_ids(tokenizer, cut_source([ex["text"] for ex in examples], max_source_length),
+                         [ex["lang"] for ex in examples], max_source_length)
+    targets = target_ids(tokenizer, [ex["summary"] for ex in examples],
+                         [ex.get("summary_lang") or ex["lang"] for ex in examples], max_target_length)
     return [
         {"id": ex["id"], "lang": ex["lang"], "input_ids": src, "labels": tgt}
-        for ex, src, tgt in zip(examples, sources["input_ids"], targets["input_ids"])
+        for ex, src, tgt in zip(examples, sources, targets)
     ]
 
 
@@ -92,7 +98,8 @@ def encode_cached(examples: Sequence[dict], tokenizer, encode_fn, cache_dir: str
         "tokenizer": tokenizer_fingerprint(tokenizer), "settings": settings,
     }, sort_keys=True).encode())
     for ex in examples:
-        h.update(json.dumps([ex["id"], ex["lang"], ex["text"], ex["summary"]], ensure_ascii=False).encode())
+        h.update(json.dumps([ex["id"], ex["lang"], ex["text"], ex["summary"], ex.get("summary_lang") or ex["lang"]],
+                            ensure_ascii=False).encode())
     path = Path(cache_dir) / f"tokens-{h.hexdigest()[:24]}.pt"
     if path.exists():
         try:

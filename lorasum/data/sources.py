@@ -1,7 +1,9 @@
-"""Read (article, summary) examples from the hub or from local JSONL / CSV / Parquet files.
+"""Read (article, summary) examples from local JSONL / CSV / Parquet files, or any source.
 
-Every example becomes a plain dict ``{"id", "lang", "text", "summary"}`` with ``lang``
-an XL-Sum code. ``lorasum:demo`` (:mod:`lorasum.builtins`) names the embedded sample. Local files are parsed here rather than by ``datasets.load_dataset``
+Every example becomes a plain dict ``{"id", "lang", "text", "summary", "summary_lang"}``
+with ``lang`` and ``summary_lang`` lorasum language codes. ``lorasum:demo``
+(:mod:`lorasum.builtins`) names the embedded sample. Hub ids, ``save_to_disk`` folders and
+hub-style folders of shards are read by :mod:`lorasum.data.hub`. Local files are parsed here rather than by ``datasets.load_dataset``
 because a bad row must be reported with its file and line, and optionally skipped.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Iterator
 from lorasum.builtins import is_builtin, resolve_data_source
 from lorasum.config import DataConfig
 from lorasum.errors import LorasumError
-from lorasum.languages import normalize_lang, xlsum_config_name
+from lorasum.languages import normalize_lang
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +57,15 @@ def load_examples(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, li
     """All examples of ``split`` for each language in ``langs``, in file order."""
     if split not in SPLITS:
         raise LorasumError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    if cfg.is_hub_xlsum:
-        return {lang: _load_hub_xlsum(cfg, split, lang) for lang in langs}
+    from lorasum.data.hub import source_kind
+
     if is_builtin(cfg.source):
         cfg = cfg.model_copy(update={"source": resolve_data_source(cfg.source)})
+    if source_kind(cfg) != "files":  # hub ids, save_to_disk and hub-style folders
+        from lorasum.data.stream import load_all
+
+        return load_all(cfg, split, langs)
     return _load_local(cfg, split, langs)
-
-
-def _load_hub_xlsum(cfg: DataConfig, split: str, lang: str) -> list[Example]:
-    import datasets
-
-    name = xlsum_config_name(lang)
-    try:
-        ds = datasets.load_dataset(cfg.source, name, split=cfg.splits[split])
-    except Exception as err:  # network, missing config, ...
-        raise LorasumError(
-            f"could not load {cfg.source} config {name!r} split {cfg.splits[split]!r}: {err}. "
-            "Without network access, point data.source at a local JSONL/CSV/Parquet file."
-        ) from None
-    return [
-        {"id": str(r["id"]), "lang": lang, "text": r["text"], "summary": r["summary"]}
-        for r in ds
-        if r["text"] and r["summary"]
-    ]
 
 
 def _local_files(cfg: DataConfig, split: str) -> tuple[list[Path], bool]:
@@ -95,7 +83,7 @@ def _local_files(cfg: DataConfig, split: str) -> tuple[list[Path], bool]:
         return found, False
     raise LorasumError(
         f"data source not found: {cfg.source} (give a local JSONL/CSV/Parquet file or folder, "
-        "or csebuetnlp/xlsum for the hub)"
+        "a save_to_disk folder, or a hub dataset id such as csebuetnlp/xlsum)"
     )
 
 
@@ -112,6 +100,8 @@ def _fmt(p: Path, cfg: DataConfig) -> str | None:
 
 
 def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list[Example]]:
+    from lorasum.data.stream import with_summary_lang
+
     files, filter_split = _local_files(cfg, split)
     wanted = set(langs)
     out: dict[str, list[Example]] = defaultdict(list)
@@ -122,7 +112,8 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
         if fmt is None:
             raise LorasumError(f"{path}: unknown file type; set data.format to jsonl, csv or parquet")
         for where, row in _read_rows(path, fmt, bad):
-            ex = _to_example(row, where, cfg, split if filter_split else None, single_lang, bad)
+            ex = with_summary_lang(_to_example(row, where, cfg, split if filter_split else None, single_lang, bad),
+                                   row, where, cfg, bad)
             if ex is not None and ex["lang"] in wanted:
                 out[ex["lang"]].append(ex)
     if bad.count:

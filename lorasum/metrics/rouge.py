@@ -20,7 +20,11 @@ pair overlaps + LCS ~0.7. Each distinct (text, language) is tokenized once (LRU 
 65,536), so references scored against many systems cost once. ``workers > 1`` forks
 after loading, so workers start in milliseconds and share the dictionaries.
 
-Languages are XL-Sum codes or names (see :mod:`lorasum.languages`); ``None`` is the
+Languages are XL-Sum codes or names, or any BCP-47 tag (see :mod:`lorasum.languages`).
+A language is scored as XL-Sum's scorer scores it when given the lower-case English name
+of the language (``pt-BR`` -> ``portuguese``, ``it`` -> ``italian``, ``pl`` -> ``polish``):
+its segmenter or the generic tokenization, its Snowball stemmer where NLTK has one, no
+stemming otherwise. ``None`` is the
 reference's language-less mode (no segmenter, Porter stemmer), recorded by
 :func:`scorer_info`.
 """
@@ -37,7 +41,7 @@ from functools import lru_cache
 from importlib import metadata
 
 from lorasum.errors import LorasumError
-from lorasum.languages import LANGUAGES, normalize_lang
+from lorasum.languages import base_name, normalize_lang
 from lorasum.metrics import stemmers
 from lorasum.metrics.tokenize import SEGMENTED, segmenter, tokens as _raw_tokens
 
@@ -51,7 +55,7 @@ def reference_name(lang: str | None) -> str | None:
     """The language name XL-Sum's scorer is called with for a lorasum code/name (None stays None)."""
     if lang is None:
         return None
-    name = LANGUAGES[normalize_lang(lang)].name
+    name = base_name(normalize_lang(lang))
     return _XLSUM_NAME_ALIASES.get(name, name)
 
 

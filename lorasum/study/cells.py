@@ -26,7 +26,7 @@ from lorasum.config import RunConfig, parse_run_config
 from lorasum.errors import LorasumError
 from lorasum.methods import DEFAULT_METHOD, get_method
 from lorasum.methods import label as method_label
-from lorasum.study.spec import Axes, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot
+from lorasum.study.spec import PAIR, Axes, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot, split_pair
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Cell:
     config: RunConfig  # portable: model/data names as written, init_from unset
     config_hash: str
     parent: str | None = None  # few-shot: the zero-shot cell it continues
+    summary_lang: str | None = None  # cross-lingual cells (de->en): the summaries' language
     group: str = ""  # sharding unit: the root cell id
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -78,6 +79,7 @@ class Cell:
             "seed": self.seed,
             "train_langs": list(self.train_langs),
             "test_langs": list(self.test_langs),
+            "summary_lang": self.summary_lang,
             "shots": self.shots,
             "multilingual": self.multilingual,
             "parent": self.parent,
@@ -136,10 +138,23 @@ def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
 
 
 def _langs_part(langs: list[str] | tuple[str, ...]) -> str:
+    langs = [x.replace(PAIR, "2") for x in langs]  # de->en names a folder as de2en
     if len(langs) <= 4:
         return "+".join(langs)
     digest = hashlib.sha256(",".join(sorted(langs)).encode()).hexdigest()[:6]
     return f"{len(langs)}langs-{digest}"
+
+
+def _summary_lang(languages, test_languages, cell_id: str, source: str) -> str | None:
+    """The one summary language of a cell's language pairs (None: summaries in the article's language)."""
+    entries = [*languages, *test_languages]
+    targets = {split_pair(x)[1] or split_pair(x)[0] for x in entries}
+    if not any(split_pair(x)[1] for x in entries):
+        return None
+    if len(targets) > 1:
+        raise LorasumError(f"{source}: cell {cell_id}: its language pairs ask for summaries in "
+                           f"{', '.join(sorted(targets))}; one cell trains and tests one summary language")
+    return targets.pop()
 
 
 class _Builder:
@@ -158,8 +173,12 @@ class _Builder:
         d["method"] = {**({k: x for k, x in method.items() if k != "name"} if same else {}),
                        **v.options, "name": v.method}
         data = d.setdefault("data", {})
-        data.update(languages=list(languages), test_languages=list(test_languages),
+        data.update(languages=[split_pair(x)[0] for x in languages],
+                    test_languages=[split_pair(x)[0] for x in test_languages],
                     train_examples=train_examples, sample_seed=seed)
+        summary_lang = _summary_lang(languages, test_languages, cell_id, self.source)
+        if summary_lang is not None:
+            data["summary_lang"] = summary_lang
         training = d.setdefault("training", {})
         training["seed"] = seed
         if multilingual_alpha is not None:
@@ -180,8 +199,9 @@ class _Builder:
         cid = "/".join([scenario.label, langs_part, v.label, *tail])
         return Cell(
             id=cid, scenario=scenario.label, regime=scenario.regime, variant=v, seed=seed,
-            train_langs=tuple(languages), test_langs=tuple(test_languages), shots=shots,
-            multilingual=multilingual, config=cfg,
+            train_langs=tuple(split_pair(x)[0] for x in languages),
+            test_langs=tuple(split_pair(x)[0] for x in test_languages), shots=shots,
+            multilingual=multilingual, config=cfg, summary_lang=cfg.data.summary_lang,
             config_hash=config_hash(cfg, parent.config_hash if parent else None),
             parent=parent.id if parent else None, group=parent.group if parent else cid,
         )
@@ -234,14 +254,14 @@ def _scenario_cells(b: _Builder, sc, axes: Axes, vs: list[Variant]) -> Iterator[
         for lang in sc.languages:
             for v in vs:
                 for seed in axes.seed:
-                    yield b.cell(sc, v, seed, langs_part=lang, shots=None, languages=[lang],
+                    yield b.cell(sc, v, seed, langs_part=_langs_part([lang]), shots=None, languages=[lang],
                                  test_languages=[lang], train_examples=sc.max_train_examples)
     elif isinstance(sc, LowData):
         for lang in sc.languages:
             for k in sc.shots:
                 for v in vs:
                     for seed in axes.seed:
-                        yield b.cell(sc, v, seed, langs_part=lang, shots=k, languages=[lang],
+                        yield b.cell(sc, v, seed, langs_part=_langs_part([lang]), shots=k, languages=[lang],
                                      test_languages=[lang], train_examples=k)
     elif isinstance(sc, (ZeroShot, MultiSource)):
         part = f"{_langs_part(sc.source_langs)}-to-{_langs_part(sc.target_langs)}"

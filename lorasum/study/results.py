@@ -90,13 +90,18 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
         nli = ((metrics.get("scorer") or {}).get("faithfulness") or {}).get("nli") or {}
         common["nli_model"] = nli.get("model")
         rouge, faith = metrics.get("rouge", {}), metrics.get("faithfulness") or {}
-        rows.append({**common, "level": "overall", "lang": "macro", **_rouge_columns(rouge.get("overall", {})),
+        # source/target: the article's and the summary's language (they differ in cross-lingual cells)
+        target = info.get("summary_lang")
+        rows.append({**common, "level": "overall", "lang": "macro", "source_lang": "all",
+                     "target_lang": target or "all", **_rouge_columns(rouge.get("overall", {})),
                      **_faithfulness_columns(faith.get("overall") or {})})
         if rouge.get("pooled"):
-            rows.append({**common, "level": "pooled", "lang": "all", **_rouge_columns(rouge["pooled"]),
+            rows.append({**common, "level": "pooled", "lang": "all", "source_lang": "all",
+                         "target_lang": target or "all", **_rouge_columns(rouge["pooled"]),
                          **_faithfulness_columns(faith.get("pooled") or {})})
         for lang, m in sorted((rouge.get("per_lang") or {}).items()):
-            rows.append({**common, "level": "language", "lang": lang, **_rouge_columns(m),
+            rows.append({**common, "level": "language", "lang": lang, "source_lang": lang,
+                         "target_lang": target or lang, **_rouge_columns(m),
                          **_faithfulness_columns((faith.get("per_lang") or {}).get(lang) or {})})
     df = pd.DataFrame(rows)
     if not df.empty:

@@ -13,15 +13,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
-from lorasum.config import Langs, parse_run_config, read_yaml
+from lorasum.config import parse_run_config, read_yaml
 from lorasum.errors import LorasumError
-from lorasum.languages import LEAKING_PAIRS
+from lorasum.languages import LEAKING_PAIRS, normalize_lang
 from lorasum.methods import METHODS, MethodAxes
 from lorasum.methods import NAMES as METHOD_NAMES
 
 REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source")
+PAIR = "->"
+
+
+def split_pair(entry: str) -> tuple[str, str | None]:
+    """``"de->en"`` -> ``("de", "en")`` (article, summary language); ``"de"`` -> ``("de", None)``."""
+    article, _, summary = entry.partition(PAIR)
+    return article, summary or None
+
+
+def _lang_or_pair_list(v: Any) -> list[str]:
+    """Languages (``de``) or language pairs (``de->en``: German articles, English summaries)."""
+    if isinstance(v, str):
+        v = [v]
+    if not v:
+        raise ValueError("at least one language is needed")
+    out = []
+    for x in v:
+        parts = [p.strip() for p in str(x).split(PAIR)]
+        if len(parts) > 2:
+            raise ValueError(f"{x!r}: a language pair is written article->summary, e.g. de->en")
+        try:
+            norm = [normalize_lang(p) for p in parts]
+        except LorasumError as err:
+            raise ValueError(str(err)) from None
+        out.append(PAIR.join(norm) if len(norm) == 2 and norm[0] != norm[1] else norm[0])
+    if len(set(out)) != len(out):
+        raise ValueError(f"languages repeat: {out}")
+    return out
+
+
+# a scenario's languages: codes, or article->summary pairs for cross-lingual summarization
+Langs = Annotated[list[str], BeforeValidator(_lang_or_pair_list)]
 
 
 def _shot_list(v: list[int]) -> list[int]:
@@ -119,7 +152,7 @@ class _Transfer(_Scenario):
         if not self.allow_leaking_pairs:
             for s in self.source_langs:
                 for t in self.target_langs:
-                    if frozenset({s, t}) in LEAKING_PAIRS:
+                    if frozenset({split_pair(s)[0], split_pair(t)[0]}) in LEAKING_PAIRS:
                         raise ValueError(
                             f"{s} -> {t} leaks: XL-Sum's {s} and {t} share articles; "
                             "choose another pair or set allow_leaking_pairs: true"

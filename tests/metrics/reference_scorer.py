@@ -14,7 +14,7 @@ import os
 from functools import lru_cache
 from importlib import resources
 
-from lorasum.languages import LANGUAGES, normalize_lang
+from lorasum.languages import base_name, normalize_lang
 
 
 def _unidic_ready() -> bool:
@@ -55,11 +55,13 @@ def _patched():
 
 @lru_cache(maxsize=None)
 def reference_scorer(lang: str | None):
-    """XL-Sum's ``RougeScorer`` as its evaluation calls it: stemming on, ``lang=<XL-Sum name>``."""
+    """XL-Sum's ``RougeScorer`` as its evaluation calls it: stemming on, ``lang=<XL-Sum name>``
+    (the lower-case English language name for languages outside XL-Sum)."""
     import warnings
 
     rouge_scorer = _patched()
-    name = None if lang is None else LANGUAGES[normalize_lang(lang)].name
+    # lorasum scores a language outside XL-Sum as XL-Sum's scorer does when given its English name
+    name = None if lang is None else base_name(normalize_lang(lang))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "unknown stemmer language" for languages without one
         return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True, lang=name)

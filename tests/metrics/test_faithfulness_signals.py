@@ -94,3 +94,12 @@ def test_fragments_match_the_newsroom_algorithm():
         assert fragments(S, A) == [tuple(f) for f in _newsroom_fragments(S, A)]
     # the reference skips past a matched run: "a a b" is not found at position 1 here
     assert fragments(tuple("aab"), tuple("aaab")) == _newsroom_fragments(tuple("aab"), tuple("aaab"))
+
+
+def test_capitalised_tokens_are_checked_in_cased_languages_outside_xlsum():
+    from lorasum.metrics.faithfulness.signals import novel_capitalised_share, script_of
+
+    assert script_of("it") == "Latin" and script_of("pl") == "Latin" and script_of("he") != "Latin"
+    article_words = ("il", "sindaco", "di", "roma", "ha", "parlato")
+    assert novel_capitalised_share("Ieri il sindaco di Milano ha parlato.", article_words, "it") == 1.0
+    assert novel_capitalised_share("Ieri il sindaco di Roma ha parlato.", article_words, "it") == 0.0

@@ -110,6 +110,19 @@ def novel_number_share(summary: str, article: str) -> float | None:
     return sum(n not in seen for n in nums) / len(nums)
 
 
+def script_of(lang: str) -> str | None:
+    """The script a language is written in: XL-Sum's table, else CLDR's likely script (``it`` -> Latin)."""
+    if lang in LANGUAGES:
+        return LANGUAGES[lang].script
+    try:
+        import langcodes
+
+        code = langcodes.Language.get(lang).maximize().script
+    except (ValueError, LookupError, ImportError):
+        return None
+    return {"Latn": "Latin", "Cyrl": "Cyrillic"}.get(code, code)
+
+
 def cased_words(text: str) -> list[list[str]]:
     """Tokens per sentence with case kept: ROUGE's cleaning and pyonmttok step, no lower-casing."""
     return [default_tokens(s) for s in (sanitize(x) for x in split_sentences(text)) if s]
@@ -120,7 +133,7 @@ def novel_capitalised_share(summary: str, article_words: tuple[str, ...], lang: 
 
     None for scripts without case, and for summaries with no such token.
     """
-    if lang is None or LANGUAGES[lang].script not in CASED_SCRIPTS:
+    if lang is None or script_of(lang) not in CASED_SCRIPTS:
         return None
     caps = [t for sent in cased_words(summary) for t in sent[1:] if t[:1].isupper()]
     if not caps:
