@@ -1,7 +1,8 @@
 """Shared inputs of a study: built-in names resolved once, into the study's cache.
 
-A spec may name the embedded demo data (``data.source: lorasum:demo``) and the offline
-tiny model (``model: lorasum:tiny-mt5``). The cell hashes keep these names as written,
+A spec may name the embedded demo data (``data.source: lorasum:demo``), the offline
+random tiny model (``model: lorasum:tiny-mt5``) and the shipped pretrained demo model
+(``model: lorasum:demo-mt5``). The cell hashes keep these names as written,
 so a study folder can move between machines; the concrete paths are filled in just
 before a cell runs. The tiny model is built once per study, into ``<study>/cache``.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from lorasum.config import RunConfig
 from lorasum.errors import LorasumError
+from lorasum.models.tiny import DEMO_MODEL
 
 BUILTIN_PREFIX = "lorasum:"
 DEMO_DATA = "lorasum:demo"
@@ -39,12 +41,18 @@ def resolve_data_source(source: str) -> str:
 
 
 def resolve_model(name: str, cache_dir: Path) -> str:
-    """``lorasum:tiny-<arch>`` -> a tiny model folder built offline once under ``cache_dir``."""
+    """``lorasum:tiny-<arch>`` -> a tiny model folder built offline once under ``cache_dir``;
+    ``lorasum:demo-mt5`` -> the shipped pretrained demo model."""
     if not name.startswith(BUILTIN_PREFIX):
         return name
+    if name == DEMO_MODEL:
+        from lorasum.demo import demo_model
+
+        return str(demo_model())
     key = name[len(BUILTIN_PREFIX):]
     if not key.startswith("tiny-"):
-        raise LorasumError(f"model {name!r}: unknown built-in; use lorasum:tiny-mt5 (or another tiny-<arch>)")
+        raise LorasumError(f"model {name!r}: unknown built-in; use {DEMO_MODEL} (pretrained) or lorasum:tiny-mt5 "
+                           "(random; or another tiny-<arch>)")
     arch = key[len("tiny-"):]
     final = Path(cache_dir) / "models" / key
     if (final / "config.json").is_file():
