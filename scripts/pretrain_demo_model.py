@@ -18,7 +18,8 @@ some knowledge first, as mT5 gets it, by denoising unlabelled text:
 
 The loop is a few lines of plain PyTorch because pretraining here is a one-off recipe with a
 hand-made objective, not a fine-tuning run. Deterministic for a given seed and thread count.
-Run once by a developer (minutes on 2 CPU cores): ``python scripts/pretrain_demo_model.py``.
+Run once by a developer (26 minutes on one CPU thread of a heavily shared 2-core machine):
+``python scripts/pretrain_demo_model.py``.
 """
 from __future__ import annotations
 
