@@ -52,11 +52,19 @@ def resolve_model(name: str, cache_dir: str | Path | None = None) -> str:
     (default :func:`cache_root`); any other name unchanged."""
     if not is_builtin(name):
         return name
+    from lorasum.models.tiny import DEMO_MODEL, demo_model_path
+
+    if name == DEMO_MODEL:  # the shipped pretrained demo model, nothing to build
+        path = demo_model_path()
+        if not (path / "config.json").is_file():
+            raise LorasumError(f"model {name!r}: the shipped demo model is missing ({path}); rebuild it with "
+                               "`python scripts/pretrain_demo_model.py` from a source checkout")
+        return str(path)
     key = name[len(BUILTIN_PREFIX):]
     arch = key[len("tiny-"):] if key.startswith("tiny-") else ""
     if arch not in ("mt5", "bart", "llama"):
-        raise LorasumError(f"model {name!r}: unknown built-in; use lorasum:tiny-mt5, lorasum:tiny-bart "
-                           "or lorasum:tiny-llama")
+        raise LorasumError(f"model {name!r}: unknown built-in; use {DEMO_MODEL} (pretrained), lorasum:tiny-mt5, "
+                           "lorasum:tiny-bart or lorasum:tiny-llama (random)")
     final = Path(cache_dir if cache_dir is not None else cache_root()) / "models" / key
     if (final / "config.json").is_file():
         return str(final)

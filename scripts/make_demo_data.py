@@ -113,6 +113,15 @@ LANGS = {
 }
 
 
+def make_article(spec: dict, rng: random.Random) -> tuple[str, str]:
+    """One (article, summary) pair: a random template of ``spec`` with random slot values."""
+    article, summary = rng.choice(spec["articles"])
+    slots = {"city": rng.choice(spec["cities"]), "thing": rng.choice(spec["things"]),
+             "n": rng.randint(2, 95), "m": rng.randint(3, 40), "month": rng.choice(spec["months"]),
+             "day": rng.choice(spec["days"])}
+    return article.format(**slots), summary.format(**slots)
+
+
 def make_rows(seed: int = 13) -> list[dict]:
     rows = []
     for lang, spec in LANGS.items():
@@ -120,12 +129,9 @@ def make_rows(seed: int = 13) -> list[dict]:
         i = 0
         for split, count in SPLITS.items():
             for _ in range(count):
-                article, summary = rng.choice(spec["articles"])
-                slots = {"city": rng.choice(spec["cities"]), "thing": rng.choice(spec["things"]),
-                         "n": rng.randint(2, 95), "m": rng.randint(3, 40), "month": rng.choice(spec["months"]),
-                         "day": rng.choice(spec["days"])}
+                text, summary = make_article(spec, rng)
                 rows.append({"id": f"demo-{lang}-{i:04d}", "lang": lang, "split": split,
-                             "text": article.format(**slots), "summary": summary.format(**slots)})
+                             "text": text, "summary": summary})
                 i += 1
     return rows
 

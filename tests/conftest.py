@@ -57,3 +57,21 @@ def _tiny_run_config(model_dir, method="lora", **overrides):
 def tiny_run_config():
     """Build a seconds-long run config: ``tiny_run_config(model_dir, "lora"|"full", section__field=value)``."""
     return _tiny_run_config
+
+
+@pytest.fixture(scope="session")
+def tiny_sp_mt5(tmp_path_factory) -> Path:
+    """A tiny random mT5 with a real SentencePiece vocabulary (T5Tokenizer), built from a few sentences."""
+    from lorasum.models.tiny import build_tiny_model, train_sentencepiece
+
+    root = tmp_path_factory.mktemp("sp-models")
+    sentences = [
+        "The council of Leeds has approved a plan to rebuild the old bridge.",
+        "Police in Cardiff closed the area around the museum on Monday after a fire broke out.",
+        "La mairie de Lyon a validé un projet pour rénover le vieux pont.",
+        "Власти в Казани одобрили план реконструкции старого моста.",
+        "وافق مجلس مدينة عمّان على خطة لإعادة بناء الجسر القديم.",
+        "成都市政府批准了重建旧大桥的计划。",
+    ]
+    train_sentencepiece(sentences * 4, root / "tokenizer", vocab_size=150, extra_ids=8, hard_vocab_limit=False)
+    return build_tiny_model(root / "tiny-sp-mt5", "mt5", d_model=32, layers=1, tokenizer_dir=root / "tokenizer")

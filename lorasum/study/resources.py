@@ -1,7 +1,8 @@
 """Shared inputs of a study: built-in names resolved once, into the study's cache.
 
-A spec may name the embedded demo data (``data.source: lorasum:demo``) and the offline
-tiny model (``model: lorasum:tiny-mt5``), as any run config may (:mod:`lorasum.builtins`).
+A spec may name the embedded demo data (``data.source: lorasum:demo``), the offline
+random tiny model (``model: lorasum:tiny-mt5``) and the shipped pretrained demo model
+(``model: lorasum:demo-mt5``), as any run config may (:mod:`lorasum.builtins`).
 The cell hashes keep these names as written, so a study folder can move between
 machines; the concrete paths are filled in just before a cell runs. The tiny model is
 built once per study, into ``<study>/cache``.
