@@ -1,26 +1,31 @@
-"""Training throughput and test-set evaluation time: lorasum against the usual baseline, in one run.
+"""Training throughput and test-set evaluation time: lorasum against the peer at its best, in one run.
 
-The baseline is written the way ``run_summarization.py`` (transformers' example) does it:
-every example padded to ``max_source_length`` / ``max_target_length`` (``pad_to_max_length``),
-``default_data_collator``, ``Seq2SeqTrainer`` with ``predict_with_generate``, and LoRA applied
-with plain ``peft.get_peft_model``. Both sides start from the same tiny mT5-shaped model
-(built offline), the same initial weights, data, LoRA settings, optimizer, learning rate,
-steps and batch size. Both sides' predictions are scored with lorasum's scorer
-(:func:`lorasum.metrics.score_items`), so equal predictions give equal ROUGE; the
-evaluation of both sides decodes the same trained weights, which makes the predictions
-comparable one by one.
+The peer is ``Seq2SeqTrainer`` + peft at its best settings: dynamic padding
+(``DataCollatorForSeq2Seq``), ``group_by_length=True`` for training, and
+``predict_with_generate`` over the test set sorted by length (so its batches are padded to
+their own longest article, not to ``max_source_length``). The variant of
+``run_summarization.py --pad_to_max_length`` (every example padded to the maximum,
+``default_data_collator``) is kept as an extra, labelled column ("padded peer"). All sides
+start from the same model (built offline), the same initial weights, data, LoRA settings,
+optimizer, learning rate, steps, batch size, beams and threads. Every side's predictions are
+scored with lorasum's scorer (:func:`lorasum.metrics.score_items`), so equal predictions give
+equal ROUGE; every evaluation decodes the weights lorasum trained, which makes the
+predictions comparable one by one.
 
-Figures:
+Figures (each side timed ``--repeats`` times, interleaved; min and median reported with the
+1-minute load average around each run, since the machine may be shared):
 - training tokens/s: real (non-pad) source + summary tokens of the training examples,
   times the epochs run, divided by the wall time of training (trainer set-up included).
-  Both sides train on exactly the same examples, so the numerator is the same number.
 - evaluation seconds: wall time to generate summaries for the test split and score them
-  (per-item ROUGE and the bootstrap corpus figures). The baseline decodes batches of
-  ``--eval-batch-size`` articles padded to ``--max-source-length``; lorasum sorts by length,
-  pads each batch to its longest article and fills the same token budget
-  (``eval batch size x max source length``) with more articles when they are short.
+  (per-item ROUGE and the bootstrap corpus figures).
 
-    python benchmarks/train_eval_speed.py                         # ~3 minutes on 2 CPU cores
+``--vocab 32000`` gives the model a vocabulary of mT5's order (a byte-level BPE trained on the
+benchmark's own text, as many pieces as that text yields, and an LM head of ``--vocab`` rows):
+the head and its loss are then about a third of the forward compute, as in mT5-small, so
+wins that matter at real scale show on a CPU. The default is the byte tokenizer (384 ids).
+
+    python benchmarks/train_eval_speed.py                         # ~5 minutes on 2 CPU cores
+    python benchmarks/train_eval_speed.py --vocab 32000           # mT5-like cost profile
     python benchmarks/train_eval_speed.py --data xlsum            # ../shared/data/xlsum_sample.jsonl
     python benchmarks/train_eval_speed.py --d-model 512 --layers 8 --train-examples 2000 --num-beams 4  # GPU
 """
@@ -68,8 +73,11 @@ def parse_args(argv=None):
     p.add_argument("--num-beams", type=int, default=4, help="4 (XL-Sum and lorasum default); 1 for greedy")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for both sides (0: PyTorch's default); "
                    "one is as fast for the tiny default model and immune to OpenMP spinning on shared cores")
-    p.add_argument("--repeats", type=int, default=2, help="each side is timed this many times, interleaved "
-                   "(lorasum, baseline, lorasum, ...); the fastest of each is reported")
+    p.add_argument("--repeats", type=int, default=3, help="each side is timed this many times, interleaved "
+                   "(lorasum, peer, padded peer, lorasum, ...); min and median reported")
+    p.add_argument("--vocab", type=int, default=0, help="0: byte tokenizer (384 ids); N: a BPE tokenizer trained "
+                   "on the benchmark text and an LM head of N rows (32000: mT5-like cost profile)")
+    p.add_argument("--no-padded", action="store_true", help="skip the padded-to-max peer (extra column)")
     p.add_argument("--skip-full", action="store_true", help="skip the lorasum full fine-tuning run (memory table)")
     return p.parse_args(argv)
 
@@ -180,14 +188,16 @@ def lorasum_evaluate(model, tok, cfg, test_rows, out_dir: Path):
     return preds, rouge, seconds
 
 
-# -- the usual baseline (run_summarization.py + peft) -------------------------------------
-def baseline_datasets(tok, rows, args):
-    """Tokenized as run_summarization.py does with --pad_to_max_length."""
+# -- the peer: Seq2SeqTrainer + peft, at its best (dynamic padding) or padded to the maximum ------
+def baseline_datasets(tok, rows, args, padded: bool):
+    """Tokenized as run_summarization.py does: padded to the maximum only with --pad_to_max_length."""
     from datasets import Dataset
 
+    padding = "max_length" if padded else False
+
     def preprocess(batch):
-        inputs = tok(batch["text"], max_length=args.max_source_length, padding="max_length", truncation=True)
-        labels = tok(text_target=batch["summary"], max_length=args.max_target_length, padding="max_length",
+        inputs = tok(batch["text"], max_length=args.max_source_length, padding=padding, truncation=True)
+        labels = tok(text_target=batch["summary"], max_length=args.max_target_length, padding=padding,
                      truncation=True)
         inputs["labels"] = [[(t if t != tok.pad_token_id else -100) for t in seq] for seq in labels["input_ids"]]
         return inputs
@@ -196,7 +206,13 @@ def baseline_datasets(tok, rows, args):
     return ds.map(preprocess, batched=True, remove_columns=["text", "summary"])
 
 
-def baseline_args(args, out_dir: Path, steps: int):
+def baseline_collator(tok, model, padded: bool):
+    from transformers import DataCollatorForSeq2Seq, default_data_collator
+
+    return default_data_collator if padded else DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)
+
+
+def baseline_args(args, out_dir: Path, steps: int, padded: bool):
     from transformers import Seq2SeqTrainingArguments
 
     return Seq2SeqTrainingArguments(
@@ -205,6 +221,7 @@ def baseline_args(args, out_dir: Path, steps: int):
         lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0, seed=0,
         logging_steps=max(1, steps // 4), save_strategy="no", eval_strategy="no", report_to="none",
         predict_with_generate=True, generation_max_length=args.max_target_length,
+        train_sampling_strategy="random" if padded else "group_by_length",
         generation_num_beams=args.num_beams, bf16=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True, dataloader_num_workers=0,
     )
@@ -222,16 +239,16 @@ def baseline_model(model_dir: Path, method: str):
     return model
 
 
-def baseline_train(args, model_dir: Path, tok, train_rows, steps: int, out_dir: Path):
-    from transformers import Seq2SeqTrainer, default_data_collator
+def baseline_train(args, model_dir: Path, tok, train_rows, steps: int, out_dir: Path, padded: bool):
+    from transformers import Seq2SeqTrainer
 
     model = baseline_model(model_dir, args.method)
-    train_ds = baseline_datasets(tok, train_rows, args)  # tokenization is outside the timed part on both sides
+    train_ds = baseline_datasets(tok, train_rows, args, padded)  # tokenization is outside the timed part everywhere
     reset_peak()
     sync()
     t0 = time.perf_counter()
-    trainer = Seq2SeqTrainer(model=model, args=baseline_args(args, out_dir, steps), train_dataset=train_ds,
-                             data_collator=default_data_collator, processing_class=tok)
+    trainer = Seq2SeqTrainer(model=model, args=baseline_args(args, out_dir, steps, padded), train_dataset=train_ds,
+                             data_collator=baseline_collator(tok, model, padded), processing_class=tok)
     out = trainer.train()
     sync()
     seconds = time.perf_counter() - t0
@@ -240,22 +257,28 @@ def baseline_train(args, model_dir: Path, tok, train_rows, steps: int, out_dir: 
             "state_mb": state_mb(trainer.model, trainer.optimizer), "peak_mb": peak_mb()}
 
 
-def baseline_evaluate(args, model, tok, test_rows, out_dir: Path):
-    """predict_with_generate on max-length-padded inputs, decode, then lorasum's scorer."""
+def baseline_evaluate(args, model, tok, test_rows, out_dir: Path, padded: bool):
+    """predict_with_generate (test set sorted by length unless padded to the maximum), decode, lorasum's scorer."""
     import numpy as np
-    from transformers import Seq2SeqTrainer, default_data_collator
+    from transformers import Seq2SeqTrainer
 
     from lorasum.metrics import corpus_scores, score_items
 
     sync()
     t0 = time.perf_counter()
-    test_ds = baseline_datasets(tok, test_rows, args)
-    trainer = Seq2SeqTrainer(model=model, args=baseline_args(args, out_dir, 1), data_collator=default_data_collator,
-                             processing_class=tok)
+    test_ds = baseline_datasets(tok, test_rows, args, padded)
+    order = list(range(len(test_rows)))
+    if not padded:  # longest first, so each batch is padded to lengths close to its own
+        order.sort(key=lambda i: -len(test_ds[i]["input_ids"]))
+        test_ds = test_ds.select(order)
+    trainer = Seq2SeqTrainer(model=model, args=baseline_args(args, out_dir, 1, padded),
+                             data_collator=baseline_collator(tok, model, padded), processing_class=tok)
     out = trainer.predict(test_ds, max_new_tokens=args.max_target_length, num_beams=args.num_beams,
                           length_penalty=0.6, no_repeat_ngram_size=2)
     ids = np.where(out.predictions != -100, out.predictions, tok.pad_token_id)
-    preds = [p.strip() for p in tok.batch_decode(ids, skip_special_tokens=True)]
+    preds = [""] * len(test_rows)
+    for i, text in zip(order, tok.batch_decode(ids, skip_special_tokens=True)):
+        preds[i] = text.strip()
     langs = [r["lang"] for r in test_rows]
     items = score_items(preds, [r["summary"] for r in test_rows], langs)
     rouge = corpus_scores(items, langs, resamples=1000, seed=0)
@@ -289,6 +312,58 @@ def mfu(tokens_per_s: float, params: int) -> str:
     return f"{6 * params * tokens_per_s / peak:.1%} (6*N*tokens/s over {name} bf16 peak)" if peak else "n/a"
 
 
+def build_model(args, out_dir: Path, source: str) -> Path:
+    """The tiny mT5-shaped model; with ``--vocab``, a BPE tokenizer trained on the data and a head of that size."""
+    from lorasum.models.tiny import build_tiny_model
+
+    if not args.vocab:
+        return build_tiny_model(out_dir, "mt5", d_model=args.d_model, layers=args.layers)
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import MT5Config, MT5ForConditionalGeneration, PreTrainedTokenizerFast
+
+    texts = []
+    with open(source, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts += [row["text"], row["summary"]]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=args.vocab, special_tokens=["<pad>", "</s>", "<unk>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", 1)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    torch.manual_seed(0)
+    d = args.d_model
+    model = MT5ForConditionalGeneration(MT5Config(
+        vocab_size=args.vocab, d_model=d, d_kv=d // 4, d_ff=d * 2, num_layers=args.layers,
+        num_decoder_layers=args.layers, num_heads=4, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        tie_word_embeddings=False, initializer_factor=0.1))
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def _stats(runs: list[dict], key: str = "seconds") -> dict:
+    """min and median of a side's repeats, and the load average of the fastest one."""
+    import statistics
+
+    best = min(runs, key=lambda r: r[key])
+    return {**best, "min": best[key], "median": statistics.median(r[key] for r in runs),
+            "loadavg_all": [r["loadavg"] for r in runs]}
+
+
+def _timed(fn, *a, **kw):
+    """fn's result with the 1-minute load average (mean of before and after) added."""
+    before = os.getloadavg()[0]
+    out = fn(*a, **kw)
+    load = (before + os.getloadavg()[0]) / 2
+    if isinstance(out, dict):
+        return {**out, "loadavg": load}
+    return out, load
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads and not torch.cuda.is_available():
@@ -297,94 +372,116 @@ def main(argv=None) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    from lorasum.data.sampling import mix_languages
+    from lorasum.data.sampling import EpochMix
     from lorasum.generate import length_batches
     from lorasum.metrics import score_items
-    from lorasum.models.tiny import build_tiny_model
     from lorasum.run import prepare_data
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     work = Path(tempfile.mkdtemp(prefix="lorasum-bench-"))
-    model_dir = build_tiny_model(work / "model", "mt5", d_model=args.d_model, layers=args.layers)
+    model_dir = build_model(args, work / "model", data_source(args.data))
     cfg = run_config(args, model_dir, args.method)
     data = prepare_data(cfg)
-    train_rows = mix_languages(data.train, cfg.training.multilingual_alpha, cfg.data.sample_seed)
+    train_rows = [ex for rows in data.train.values() for ex in rows]
+    # the rows lorasum's sampler trains on, epoch by epoch (languages mixed as XL-Sum does); the peer gets the same
+    mix = EpochMix([r["lang"] for r in train_rows], cfg.training.multilingual_alpha, cfg.training.seed)
+    peer_rows = [train_rows[i] for e in range(args.epochs) for i in mix.indices(e)]
     test_rows = [ex for rows in data.test.values() for ex in rows]
-    steps = args.epochs * -(-len(train_rows) // args.batch_size)
+    steps = args.epochs * -(-len(mix) // args.batch_size)
 
     from lorasum.models.load import load_tokenizer
 
     tok = load_tokenizer(str(model_dir))
-    tokens = args.epochs * real_tokens(tok, train_rows, args)
-    print(f"device: {device}   torch {torch.__version__}")
-    print(f"model: tiny mT5-shaped, d_model {args.d_model}, {args.layers}+{args.layers} layers, byte tokenizer")
+    tokens = real_tokens(tok, peer_rows, args)
+    sides = ["lorasum", "peer"] + ([] if args.no_padded else ["padded peer"])
+    print(f"device: {device}   torch {torch.__version__}   loadavg {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"model: tiny mT5-shaped, d_model {args.d_model}, {args.layers}+{args.layers} layers, "
+          + (f"vocabulary {args.vocab} (BPE trained on the data: {len(tok)} pieces)" if args.vocab
+             else "byte tokenizer (384 ids)"))
     print(f"data: {cfg.data.source}  {len(cfg.data.languages)} languages, {len(train_rows)} train / "
-          f"{len(test_rows)} test examples; {args.epochs} epoch(s) = {steps} steps of batch {args.batch_size}; "
+          f"{len(test_rows)} test examples ({len(mix)} per epoch after mixing); {args.epochs} epoch(s) = {steps} steps of batch {args.batch_size}; "
           f"source/target {args.max_source_length}/{args.max_target_length} tokens; method {args.method}; "
           f"beams {args.num_beams}")
-    print(f"timing: fastest of {args.repeats} interleaved runs per side")
-    print(f"real (non-pad) training tokens: {tokens:,}   baseline pads to "
-          f"{args.epochs * len(train_rows) * (args.max_source_length + args.max_target_length):,}\n")
+    print("peer = Seq2SeqTrainer + peft, DataCollatorForSeq2Seq, group_by_length, test set sorted by length; "
+          "padded peer = the same padded to the maximum (run_summarization.py --pad_to_max_length)")
+    print(f"timing: {args.repeats} interleaved runs per side; min and median; loadavg = 1-minute load average")
+    print(f"real (non-pad) training tokens: {tokens:,}\n")
 
     print("training ...", flush=True)
-    runs_l, runs_b = [], []
-    for i in range(args.repeats):  # interleaved, so that a change in the machine's load hits both sides
-        l_model, l_tok, r = lorasum_train(cfg, train_rows, work / f"lorasum-{i}")
-        runs_l.append(r)
-        runs_b.append(baseline_train(args, model_dir, tok, train_rows, steps, work / f"baseline-{i}"))
-    l_train = min(runs_l, key=lambda r: r["seconds"])
-    b_train = min(runs_b, key=lambda r: r["seconds"])
-    assert l_train["steps"] == b_train["steps"] == steps, (l_train["steps"], b_train["steps"], steps)
+    runs = {side: [] for side in sides}
+    for i in range(args.repeats):  # interleaved, so that a change in the machine's load hits every side
+        (l_model, l_tok, res), load = _timed(lorasum_train, cfg, train_rows, work / f"lorasum-{i}")
+        runs["lorasum"].append({**res, "loadavg": load})
+        for side in sides[1:]:
+            runs[side].append(_timed(baseline_train, args, model_dir, tok, peer_rows, steps,
+                                     work / f"{side.replace(' ', '-')}-{i}", side == "padded peer"))
+    train = {side: _stats(r) for side, r in runs.items()}
+    assert all(t["steps"] == steps for t in train.values()), {k: t["steps"] for k, t in train.items()}
 
-    print("evaluating (both pipelines decode the weights lorasum trained) ...", flush=True)
+    print("evaluating (every side decodes the weights lorasum trained) ...", flush=True)
     warm_up(l_model, tok, test_rows)
-    l_evals, b_evals = [], []
+    evals = {side: [] for side in sides}
+    preds, rouges = {}, {}
     for _ in range(args.repeats):
-        l_preds, l_rouge, t = lorasum_evaluate(l_model, l_tok, cfg, test_rows, work / "lorasum-eval")
-        l_evals.append(t)
-        b_preds, b_rouge, t = baseline_evaluate(args, l_model, tok, test_rows, work / "baseline-eval")
-        b_evals.append(t)
-    l_eval, b_eval = min(l_evals), min(b_evals)
+        (p, rg, t), load = _timed(lorasum_evaluate, l_model, l_tok, cfg, test_rows, work / "lorasum-eval")
+        evals["lorasum"].append({"seconds": t, "loadavg": load})
+        preds["lorasum"], rouges["lorasum"] = p, rg
+        for side in sides[1:]:
+            (p, rg, t), load = _timed(baseline_evaluate, args, l_model, tok, test_rows,
+                                      work / f"{side.replace(' ', '-')}-eval", side == "padded peer")
+            evals[side].append({"seconds": t, "loadavg": load})
+            preds[side], rouges[side] = p, rg
+    ev = {side: _stats(r) for side, r in evals.items()}
 
     full = None
     if args.method == "lora" and not args.skip_full:
         print("lorasum full fine-tuning for the memory / step-time comparison ...", flush=True)
         _, _, full = lorasum_train(run_config(args, model_dir, "full"), train_rows, work / "full")
 
-    l_tps, b_tps = tokens / l_train["seconds"], tokens / b_train["seconds"]
     print("\n== training (" + args.method + ") ==")
-    print(f"{'':10s} {'seconds':>8s} {'tokens/s':>10s} {'s/step':>8s} {'final loss':>10s} {'state MiB':>9s}"
-          + (f" {'peak MiB':>9s}" if torch.cuda.is_available() else ""))
-    for name, r, tps in (("lorasum", l_train, l_tps), ("baseline", b_train, b_tps)):
-        print(f"{name:10s} {r['seconds']:8.1f} {tps:10,.0f} {r['seconds'] / r['steps']:8.3f} {r['final_loss']:10.4f} "
-              f"{r['state_mb']:9.1f}" + (f" {r['peak_mb']:9.0f}" if r["peak_mb"] is not None else ""))
-    print(f"training throughput ratio (lorasum / baseline): {l_tps / b_tps:.2f}x   (target >= 1.5x)")
-    print(f"MFU lorasum: {mfu(l_tps, l_train['total'])}")
+    print(f"{'':12s} {'min s':>7s} {'median s':>8s} {'tokens/s':>9s} {'s/step':>7s} {'final loss':>10s} "
+          f"{'state MiB':>9s} {'loadavg':>8s}" + (f" {'peak MiB':>9s}" if torch.cuda.is_available() else ""))
+    for side, r in train.items():
+        print(f"{side:12s} {r['min']:7.1f} {r['median']:8.1f} {tokens / r['min']:9,.0f} {r['min'] / r['steps']:7.3f} "
+              f"{r['final_loss']:10.4f} {r['state_mb']:9.1f} {r['loadavg']:8.1f}"
+              + (f" {r['peak_mb']:9.0f}" if r["peak_mb"] is not None else ""))
+    for side in sides[1:]:
+        print(f"training throughput lorasum / {side}: {train[side]['min'] / train['lorasum']['min']:.2f}x (min), "
+              f"{train[side]['median'] / train['lorasum']['median']:.2f}x (median)"
+              + ("   (target >= 1.5x)" if side == "peer" else ""))
+    print(f"MFU lorasum: {mfu(tokens / train['lorasum']['min'], train['lorasum']['total'])}")
 
     print("\n== evaluation: generate + score the test split ==")
-    print(f"lorasum  {l_eval:8.1f} s   ROUGE-1/2/L {fmt(l_rouge)}")
-    print(f"baseline {b_eval:8.1f} s   ROUGE-1/2/L {fmt(b_rouge)}")
-    print(f"evaluation speed ratio (baseline time / lorasum time): {b_eval / l_eval:.2f}x   (target >= 2x)")
+    print(f"{'':12s} {'min s':>7s} {'median s':>8s} {'loadavg':>8s}  ROUGE-1/2/L")
+    for side, r in ev.items():
+        print(f"{side:12s} {r['min']:7.1f} {r['median']:8.1f} {r['loadavg']:8.1f}  {fmt(rouges[side])}")
+    for side in sides[1:]:
+        print(f"evaluation speed {side} / lorasum: {ev[side]['min'] / ev['lorasum']['min']:.2f}x (min), "
+              f"{ev[side]['median'] / ev['lorasum']['median']:.2f}x (median)"
+              + ("   (target >= 2x)" if side == "peer" else ""))
     n_l = len(length_batches([len(x) for x in tok([r["text"] for r in test_rows], max_length=args.max_source_length,
                                                   truncation=True)["input_ids"]], args.eval_batch_size,
                              args.max_source_length))
-    print(f"generation batches: lorasum {n_l} (length-sorted, padded to their longest), baseline "
-          f"{-(-len(test_rows) // args.eval_batch_size)} (padded to {args.max_source_length})")
+    print(f"generation batches: lorasum {n_l} (length-sorted, padded to their longest, token budget), peer "
+          f"{-(-len(test_rows) // args.eval_batch_size)} (length-sorted, padded to their longest)")
 
-    same = [i for i, (a, b) in enumerate(zip(l_preds, b_preds)) if a == b]
-    print(f"\n== scorer check: same weights, {'greedy' if args.num_beams == 1 else f'beam {args.num_beams}'} ==")
-    print(f"identical predictions: {len(same)}/{len(test_rows)}")
     langs = [r["lang"] for r in test_rows]
     refs = [r["summary"] for r in test_rows]
-    li, bi = score_items(l_preds, refs, langs), score_items(b_preds, refs, langs)
-    mismatched = [i for i in same if li[i] != bi[i]]
-    print(f"items with identical predictions and different ROUGE: {len(mismatched)} (must be 0)")
-    if len(same) == len(test_rows):
-        print(f"corpus ROUGE identical: {l_rouge == b_rouge}")
-    if mismatched or (len(same) == len(test_rows) and l_rouge != b_rouge):
+    li = score_items(preds["lorasum"], refs, langs)
+    failed = False
+    print(f"\n== scorer check: same weights, {'greedy' if args.num_beams == 1 else f'beam {args.num_beams}'} ==")
+    for side in sides[1:]:
+        same = [i for i, (a, b) in enumerate(zip(preds["lorasum"], preds[side])) if a == b]
+        bi = score_items(preds[side], refs, langs)
+        mismatched = [i for i in same if li[i] != bi[i]]
+        print(f"{side}: identical predictions {len(same)}/{len(test_rows)}; identical predictions with different "
+              f"ROUGE: {len(mismatched)} (must be 0)")
+        failed |= bool(mismatched) or (len(same) == len(test_rows) and rouges["lorasum"] != rouges[side])
+    if failed:
         print("SCORER CHECK FAILED")
         return 1
 
+    l_train = train["lorasum"]
     if full:
         print("\n== LoRA vs full fine-tuning (lorasum, same data and steps) ==")
         print(f"{'':6s} {'trainable':>12s} {'share':>7s} {'state MiB':>9s} {'s/step':>8s}"

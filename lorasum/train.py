@@ -120,6 +120,52 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float, *, 
     )
 
 
+def label_positions(labels: torch.Tensor, *, shift: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positions whose output carries a loss, their target ids), row-major like a reshape."""
+    if shift:  # the output at position t predicts labels[t + 1]; the last position predicts nothing
+        mask = torch.zeros_like(labels, dtype=torch.bool)
+        mask[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+        return mask, labels[:, 1:][mask[:, :-1]]
+    mask = labels != IGNORE_INDEX
+    return mask, labels[mask]
+
+
+@contextlib.contextmanager
+def head_only_at(model: torch.nn.Module, mask: torch.Tensor):
+    """Within the block, the model's LM head sees only the hidden states at ``mask``.
+
+    The logits it returns are then (positions, vocabulary): one row per label token
+    instead of one per padded position. Padding is most of a length-bucketed batch's
+    target side, and the head plus its loss cost as much as several layers when the
+    vocabulary is large (a third of mT5-small's forward compute). A forward pre-hook on
+    ``get_output_embeddings()`` does it for every architecture without copying its
+    forward: what the model does before the head (T5's ``d_model**-0.5`` rescale of tied
+    embeddings) still happens, and what it does after (BART's ``final_logits_bias``)
+    broadcasts over the rows.
+    """
+    def gather(_module, args):
+        return (args[0][mask],) + args[1:]
+
+    handle = model.get_output_embeddings().register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def label_loss(model: torch.nn.Module, inputs: dict, labels: torch.Tensor, smoothing: float, *,
+               shift: bool, reduction: str = "sum", wrapped: torch.nn.Module | None = None) -> torch.Tensor:
+    """:func:`token_loss` of ``model(**inputs)``, with the LM head computed at label positions only.
+
+    ``wrapped``: the module to call when ``model`` runs inside a wrapper (DDP).
+    """
+    mask, targets = label_positions(labels, shift=shift)
+    with head_only_at(model, mask):
+        logits = (wrapped or model)(**inputs).logits
+    return torch.nn.functional.cross_entropy(logits.float(), targets, label_smoothing=smoothing,
+                                             reduction=reduction)
+
+
 def label_tokens(labels: torch.Tensor, *, shift: bool) -> torch.Tensor:
     """How many positions carry a loss (after the causal shift)."""
     return ((labels[:, 1:] if shift else labels) != IGNORE_INDEX).sum()
@@ -341,9 +387,19 @@ class Trainer:
         patience = self.cfg.early_stopping_patience
         return bool(patience and self.state["evals_without_improvement"] >= patience)
 
-    def _forward(self, unwrapped, batch: dict) -> torch.Tensor:
+    def _loss_sum(self, unwrapped, batch: dict) -> torch.Tensor:
+        """Summed cross-entropy of one micro-batch; the LM head runs at label positions only.
+
+        Under torch.compile the head sees the whole batch: a hook added and removed every
+        step would make the compiled graph's guards fail each time.
+        """
+        shift, smoothing = self.is_decoder_only, self.cfg.label_smoothing
         try:
-            return self.model(**model_inputs(unwrapped, batch, self.is_decoder_only)).logits
+            if self.cfg.torch_compile:
+                logits = self.model(**model_inputs(unwrapped, batch, shift)).logits
+                return token_loss(logits, batch["labels"], smoothing, shift=shift, reduction="sum")
+            return label_loss(unwrapped, model_inputs(unwrapped, batch, shift), batch["labels"], smoothing,
+                              shift=shift, reduction="sum", wrapped=self.model)
         except Exception as err:
             if self.cfg.torch_compile and type(err).__module__.startswith("torch._"):
                 raise LorasumError(f"training.torch_compile: torch.compile failed ({type(err).__name__}: "
@@ -404,9 +460,7 @@ class Trainer:
                     ctx = self.acc.no_sync(self.model) if not last and world > 1 else contextlib.nullcontext()
                     with ctx:
                         with self.acc.autocast():
-                            logits = self._forward(unwrapped, batch)
-                            loss_sum = token_loss(logits, batch["labels"], self.cfg.label_smoothing, shift=shift,
-                                                  reduction="sum")
+                            loss_sum = self._loss_sum(unwrapped, batch)
                         self.acc.backward(loss_sum * scale)
                     self.watch.micro(loss_sum)
                     running_loss += loss_sum.detach()

@@ -18,7 +18,8 @@ tokenizing ~2.3 (cleaning 0.3; Thai 0.45, Chinese 0.4 with Han blocks cached; th
 mostly pyonmttok), stemming ~0.75 (cached per token), n-gram Counters ~0.85, and per
 pair overlaps + LCS ~0.7. Each distinct (text, language) is tokenized once (LRU of
 65,536), so references scored against many systems cost once. ``workers > 1`` forks
-after loading, so workers start in milliseconds and share the dictionaries.
+after loading, so workers start in milliseconds and share the dictionaries; native
+thread pools (OpenBLAS after importing numpy) do not prevent it (:func:`fork_hazard`).
 
 Languages are XL-Sum codes or names, or any BCP-47 tag (see :mod:`lorasum.languages`).
 A language is scored as XL-Sum's scorer scores it when given the lower-case English name
@@ -31,9 +32,11 @@ reference's language-less mode (no segmenter, Porter stemmer), recorded by
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import platform
+import threading
 import unicodedata
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +51,7 @@ from lorasum.metrics.tokenize import SEGMENTED, segmenter, tokens as _raw_tokens
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # Bump when anything that can change a score changes.
 SCORER_VERSION = "1"
+log = logging.getLogger(__name__)
 _XLSUM_NAME_ALIASES = {"chinese_simplified": "chinese", "chinese_traditional": "chinese"}
 
 
@@ -160,12 +164,8 @@ def _score_chunk(args: tuple[list[str], list[str], list[str | None]]) -> list[di
 
 
 def _flat(item: dict) -> tuple[float, ...]:
+    """Plain tuples of 9 floats pickle several times faster than nested dicts."""
     return tuple(item[m][k] for m in ROUGE_TYPES for k in ("p", "r", "f"))
-
-
-def _score_chunk_flat(args: tuple[list[str], list[str], list[str | None]]) -> list[tuple[float, ...]]:
-    """Worker side: plain tuples of 9 floats pickle several times faster than nested dicts."""
-    return [_flat(item) for item in _score_chunk(args)]
 
 
 # Set by the parent just before it forks workers; the children read the texts from this
@@ -178,14 +178,23 @@ def _score_part_forked(part: list[int]) -> list[tuple[float, ...]]:
     return [_flat(_score_features(_features(refs[i], names[i]), _features(preds[i], names[i]))) for i in part]
 
 
-def _fork_is_safe() -> bool:
-    """fork only a single-threaded process (no thread can hold a lock the child needs)."""
+def fork_hazard() -> str | None:
+    """Why forking scoring workers from this process would be unsafe, or None when it is safe.
+
+    What can deadlock a forked child is a lock held, at the moment of the fork, by a thread
+    that the child does not inherit, when the child later takes that lock. The children
+    here run only Python code and the tokenizers' and stemmers' C code, so the threads
+    that matter are other Python threads (they may hold the locks of logging handlers,
+    I/O buffers or a library's caches). Native threads of thread pools that run no Python
+    code (OpenBLAS, started by importing numpy; OpenMP; CUDA's driver) hold no lock the
+    children take, and glibc resets malloc's locks across fork, so they do not count.
+    """
     if "fork" not in multiprocessing.get_all_start_methods():
-        return False
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return False
+        return "this platform cannot fork"
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if others:
+        return f"other Python threads are running ({', '.join(others[:3])})"
+    return None
 
 
 def warm_up(names) -> None:
@@ -217,12 +226,13 @@ def score_items(
         references: gold summaries, same length and order.
         langs: one XL-Sum code/name for all items, one per item, or ``None`` for the
             reference's language-less mode (no segmentation, Porter stemming).
-        workers: processes to use; 1 scores in this process. When this process is
-            single-threaded (Linux), it loads the segmenters and stemmers the items need
-            and forks the workers, which share them copy-on-write and start in
-            milliseconds. Otherwise (threads running, e.g. after CUDA started) workers
-            are spawned and each loads its own (~1-2 s), so more workers only pay off
-            above a few thousand items.
+        workers: processes to use; 1 scores in this process. The segmenters and stemmers
+            the items need are loaded here, then the workers are forked (Linux), share
+            them copy-on-write and start in milliseconds; nothing is re-imported, so this
+            works from a script without a ``__main__`` guard. Workers are never spawned:
+            where forking is unsafe (:func:`fork_hazard`: other Python threads running,
+            or no ``fork`` on this platform) the items are scored in this process and
+            the reason is logged.
 
     Returns:
         One ``{"rouge1": {"p", "r", "f"}, "rouge2": {...}, "rougeL": {...}}`` per item,
@@ -244,38 +254,33 @@ def score_items(
     stemmers.stopwords_available()  # warn once, here, when the corpus is missing
     if workers <= 1 or n < 2 * workers:
         return _score_chunk((predictions, references, names))
-    # Chunks hold one language each where possible, so a worker's caches see related texts
-    # (and a spawned worker loads only the segmenters and stemmers it needs).
+    # Chunks hold one language each where possible, so a worker's caches see related texts.
     order = sorted(range(n), key=lambda i: (names[i] or "", i))
     size = -(-n // (workers * 4))
     parts = [order[i:i + size] for i in range(0, n, size)]
+    hazard = fork_hazard()
+    if hazard:
+        log.info("scoring %d items in this process, not %d workers: %s", n, workers, hazard)
+        return _score_chunk((predictions, references, names))
+    log.debug("scoring %d items with %d forked workers", n, workers)
+    # Load dictionaries once here; forked workers share them copy-on-write. Frozen out of
+    # the collector's reach, so the children's collections do not write to (and so copy)
+    # every page of them.
+    warm_up(names)
     global _FORKED_INPUT
-    frozen = False
-    if _fork_is_safe():
-        # Load dictionaries once here; forked workers share them copy-on-write. Frozen
-        # out of the collector's reach, so the children's collections do not write to
-        # (and so copy) every page of them.
-        warm_up(names)
-        gc.freeze()
-        frozen = True
-        ctx, fn = multiprocessing.get_context("fork"), _score_part_forked
-        _FORKED_INPUT, tasks = (predictions, references, names), parts
-    else:
-        ctx, fn = multiprocessing.get_context("spawn"), _score_chunk_flat
-        tasks = [([predictions[i] for i in part], [references[i] for i in part], [names[i] for i in part])
-                 for part in parts]
+    _FORKED_INPUT = (predictions, references, names)
+    gc.freeze()
     out: list[dict] = [{}] * n
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for part, scored in zip(parts, pool.map(fn, tasks)):
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for part, scored in zip(parts, pool.map(_score_part_forked, parts)):
                 for i, v in zip(part, scored):
                     out[i] = {"rouge1": {"p": v[0], "r": v[1], "f": v[2]},
                               "rouge2": {"p": v[3], "r": v[4], "f": v[5]},
                               "rougeL": {"p": v[6], "r": v[7], "f": v[8]}}
     finally:
         _FORKED_INPUT = None
-        if frozen:
-            gc.unfreeze()
+        gc.unfreeze()
     return out
 
 

@@ -169,6 +169,51 @@ def test_workers_give_identical_results():
     assert score_items(preds, refs, langs, workers=2) == score_items(preds, refs, langs)
 
 
+def test_workers_fork_after_numpy_from_a_script_without_main_guard(tmp_path):
+    """numpy's BLAS threads do not stop the fork, and nothing re-runs an unguarded script."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(
+        f"""
+        import json, logging, sys
+        import numpy as np
+        np.ones((64, 64)) @ np.ones((64, 64))  # BLAS thread pool running
+        from lorasum.metrics import score_items
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        print("script body ran", file=sys.stderr)
+        scripts = {SCRIPTS!r}
+        preds = [scripts[k] for k in sorted(scripts)] * 3
+        refs = [scripts["en"]] * len(preds)
+        langs = sorted(scripts) * 3
+        print(json.dumps(score_items(preds, refs, langs, workers=2) == score_items(preds, refs, langs)))
+        """))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "true"
+    assert "with 2 forked workers" in proc.stderr
+    assert proc.stderr.count("script body ran") == 1
+
+
+def test_workers_score_in_this_process_while_another_python_thread_runs(caplog):
+    import threading
+
+    preds = [SCRIPTS[k] for k in sorted(SCRIPTS)] * 2
+    refs = [SCRIPTS["en"]] * len(preds)
+    langs = sorted(SCRIPTS) * 2
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="busy-thread")
+    thread.start()
+    try:
+        with caplog.at_level("INFO", logger="lorasum.metrics.rouge"):
+            scored = score_items(preds, refs, langs, workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert scored == score_items(preds, refs, langs)
+    assert "in this process, not 2 workers: other Python threads are running (busy-thread)" in caplog.text
+
+
 def test_missing_stopwords_corpus_warns_and_is_recorded(tmp_path):
     """Without NLTK's stopwords, stopwords get stemmed: said loudly and recorded."""
     code = textwrap.dedent(
