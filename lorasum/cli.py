@@ -34,7 +34,7 @@ def cmd_train(args) -> None:
     from lorasum.config import load_run_config
     from lorasum.run import train_and_evaluate
 
-    cfg = load_run_config(args.config)
+    cfg = load_run_config(args.config, args.overrides)
     if args.skip_bad_rows:
         cfg.data.skip_bad_rows = True
     out = Path(args.output or Path("runs") / Path(args.config).stem)
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="one training run from a YAML config")
     t.add_argument("config", help="run YAML (model, data, method, training, generation)")
+    t.add_argument("overrides", nargs="*", metavar="SECTION.FIELD=VALUE",
+                   help="override config fields, e.g. training.lr=3e-4 method.r=16 (values are YAML)")
     t.add_argument("-o", "--output", help="run folder (default runs/<config name>)")
     t.add_argument("--skip-bad-rows", action="store_true", help="drop malformed data rows (with a count)")
     t.add_argument("--no-progress", action="store_true")
