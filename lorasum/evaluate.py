@@ -77,8 +77,9 @@ def load_for_inference(model: str, adapter: str | None = None, *, precision: str
 
 
 def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,
-             generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000) -> dict:
-    """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``."""
+             generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000,
+             split: str = "test") -> dict:
+    """Generate and score ``data``'s ``split``; writes predictions.jsonl and metrics.json to ``out_dir``."""
     from lorasum.data.sampling import sample_per_lang
     from lorasum.data.sources import load_examples
 
@@ -86,14 +87,14 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
     run_cfg = _run_config(model)
     gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
     m, tok, fam = load_for_inference(model, adapter)
-    test = sample_per_lang(load_examples(data, "test", data.eval_languages), data.test_examples, data.sample_seed,
-                           split="test", strict=False)
+    test = sample_per_lang(load_examples(data, split, data.eval_languages), data.test_examples, data.sample_seed,
+                           split=split, strict=False)
     rows = [ex for r in test.values() for ex in r]
     prompt = (run_cfg or RunConfig()).model.prompt_template
     rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
                                       resamples=resamples)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
-               "rouge": rouge, "scorer": scorer, "generation": gen.model_dump()}
+               "split": split, "rouge": rouge, "scorer": scorer, "generation": gen.model_dump()}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 
