@@ -53,11 +53,12 @@ def _run_dir_config(model: str):
     return load_run_config(path) if path.is_file() else None
 
 
-def _generation(args, run_cfg):
-    """The run's (or XL-Sum's) decoding settings with the command line's flags applied."""
+def _generation(args):
+    """The run's or adapter's (else XL-Sum's) decoding settings with the command line's flags applied."""
+    from lorasum.artifact import inference_settings
     from lorasum.config import GenerationConfig
 
-    gen = run_cfg.generation if run_cfg else GenerationConfig()
+    gen = inference_settings(args.model, args.adapter)[1]
     flags = {"num_beams": args.num_beams, "max_target_length": args.max_length,
              "length_penalty": args.length_penalty, "no_repeat_ngram_size": args.no_repeat_ngram_size}
     flags = {k: v for k, v in flags.items() if v is not None}
@@ -131,7 +132,7 @@ def cmd_evaluate(args) -> None:
     if out.exists() and any(out.iterdir()) and not args.output:
         raise LorasumError(f"{out} already holds an evaluation; choose another --name")
     metrics = evaluate(args.model, data, out, adapter=args.adapter, progress=not args.no_progress,
-                       resamples=args.resamples, generation=_generation(args, run_cfg), split=args.split)
+                       resamples=args.resamples, generation=_generation(args), split=args.split)
     if args.against:
         from lorasum.metrics import score_files
 
@@ -156,7 +157,7 @@ def cmd_summarize(args) -> None:
     except UnicodeDecodeError:
         raise LorasumError(f"{args.input}: not UTF-8 text") from None
     texts, ids = _articles(raw, args.input or "<stdin>", args.jsonl)
-    generation = _generation(args, _run_dir_config(args.model))
+    generation = _generation(args)
     summaries = summarize(args.model, texts, args.lang, adapter=args.adapter, generation=generation)
     for i, s in zip(ids, summaries):
         print(json.dumps({"id": i, "summary": s}, ensure_ascii=False) if ids[0] is not None or args.jsonl else s)
@@ -208,6 +209,13 @@ def cmd_init(args) -> None:
 
     path = write_starter_config(args.output, args.model, args.data, args.lang, args.method, force=args.force)
     print(f"wrote {path}; edit it, then: lorasum train {path}")
+
+
+def cmd_push(args) -> None:
+    from lorasum.push import push_run
+
+    url = push_run(args.run_dir, args.repo, private=args.private)
+    print(f"pushed {args.run_dir} to {url}")
 
 
 def cmd_demo(args) -> None:
@@ -367,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("-o", "--output", default="run.yaml", help="file to write (default run.yaml)")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
     i.set_defaults(func=cmd_init)
+
+    pu = command(sub, "push", help="upload a run's adapter or model folder with its card to the Hugging Face Hub")
+    pu.add_argument("run_dir", help="a finished run folder")
+    pu.add_argument("--repo", required=True, help="Hub repo id, e.g. user/mt5-small-xlsum-lora")
+    pu.add_argument("--private", action="store_true", help="create the repo as private")
+    pu.set_defaults(func=cmd_push)
 
     d = command(sub, "demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
     d.add_argument("-o", "--output", default="runs/demo", help="demo folder (default runs/demo)")

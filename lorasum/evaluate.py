@@ -83,14 +83,15 @@ def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str 
     from lorasum.data.sampling import sample_per_lang
     from lorasum.data.sources import load_examples
 
+    from lorasum.artifact import inference_settings
+
     out_dir = Path(out_dir)
-    run_cfg = _run_config(model)
-    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
+    prompt, saved_gen = inference_settings(model, adapter)
+    gen = generation or saved_gen
     m, tok, fam = load_for_inference(model, adapter)
     test = sample_per_lang(load_examples(data, split, data.eval_languages), data.test_examples, data.sample_seed,
                            split=split, strict=False)
     rows = [ex for r in test.values() for ex in r]
-    prompt = (run_cfg or RunConfig()).model.prompt_template
     rouge, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt, progress=progress,
                                       resamples=resamples)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
@@ -111,8 +112,10 @@ def summarize(model: str, texts: list[str], lang: str, *, adapter: str | None = 
     from lorasum.languages import normalize_lang
 
     lang = normalize_lang(lang, "--lang")
+    from lorasum.artifact import inference_settings
+
     m, tok, fam = load_for_inference(model, adapter)
-    run_cfg = _run_config(model)
-    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
-    return generate_summaries(m, tok, texts, gen, langs=[lang] * len(texts), is_decoder_only=fam == "decoder",
-                              prompt_template=(run_cfg or RunConfig()).model.prompt_template, progress=progress)
+    # the run's, or the adapter's recorded, prompt and decoding: as the run was evaluated
+    prompt, saved_gen = inference_settings(model, adapter)
+    return generate_summaries(m, tok, texts, generation or saved_gen, langs=[lang] * len(texts),
+                              is_decoder_only=fam == "decoder", prompt_template=prompt, progress=progress)
