@@ -112,6 +112,7 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
         fmt = _fmt(path, cfg)
         if fmt is None:
             raise LorasumError(f"{path}: unknown file type; set data.format to jsonl, csv or parquet")
+        check_fields_present(path, fmt, cfg)
         for where, row in _read_rows(path, fmt, bad):
             ex = _to_example(row, where, cfg, split if filter_split else None, single_lang, bad)
             if ex is not None and ex["lang"] in wanted:
@@ -125,6 +126,45 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
             f"(field {cfg.lang_field!r}, split field {cfg.split_field!r})"
         )
     return {lang: out[lang] for lang in langs}
+
+
+def check_fields_present(path: Path, fmt: str, cfg: DataConfig, sample_rows: int = 1000) -> None:
+    """Refuse a file whose text or summary field is absent everywhere, listing the fields it has.
+
+    A misnamed field would otherwise make every row "bad", and skipping bad rows cannot help.
+    CSV and Parquet are checked on their header; JSONL on the keys of its first rows.
+    """
+    if fmt == "csv":
+        with _open_text(path) as f:
+            fields = set(next(csv.reader(f), []))
+        where = "its header"
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        fields = set(pq.read_schema(path).names)
+        where = "its columns"
+    else:
+        fields = set()
+        rows = 0
+        with _open_text(path) as f:
+            for line in f:
+                if rows >= sample_rows:
+                    break
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    fields |= set(row)
+                    rows += 1
+        if not rows:
+            return  # nothing parsable: the row reader names the first bad line
+        where = f"its first {rows} rows" if rows == sample_rows else "any row"
+    absent = [f for f in (cfg.text_field, cfg.summary_field) if f not in fields]
+    if absent:
+        names = ", ".join(repr(f) for f in absent)
+        raise LorasumError(f"{path}: field {names} not found in {where}; it has {', '.join(sorted(map(str, fields)))} "
+                           "(set data.text_field / data.summary_field, or --text-field / --summary-field)")
 
 
 def _open_text(path: Path):
