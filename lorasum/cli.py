@@ -190,7 +190,8 @@ def cmd_score(args) -> None:
     from lorasum.io import write_json
     from lorasum.metrics import score_files
 
-    result = score_files(args.references, args.predictions, args.against, resamples=args.resamples, seed=args.seed)
+    result = score_files(args.references, args.predictions, args.against, resamples=args.resamples, seed=args.seed,
+                         lang=args.lang)
     if args.against:
         result["paired_test"]["difference"] = f"{args.predictions} minus {args.against}"
     if args.output:
@@ -334,8 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_summarize)
 
     sc = command(sub, "score", help="multilingual ROUGE of predictions against references")
-    sc.add_argument("--references", required=True, help="JSONL with id, lang, summary (or a predictions.jsonl)")
-    sc.add_argument("--predictions", required=True, help="JSONL with id, lang, prediction")
+    sc.add_argument("--references", required=True, help="JSONL with id, lang, summary (or a predictions.jsonl), "
+                    "or a .txt file with one summary per line")
+    sc.add_argument("--predictions", required=True, help="JSONL with id, lang, prediction, or a line-aligned .txt file")
+    sc.add_argument("--lang", help="language of .txt inputs (XL-Sum code or name)")
     sc.add_argument("--against", help="a second system's predictions for a paired bootstrap test "
                     "(reported as --predictions minus --against)")
     sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs and tests")

@@ -96,3 +96,20 @@ def test_evaluate_a_run_folder_uses_its_data_and_keeps_each_evaluation(tiny_run_
     assert (run / "evaluations" / "beam1" / "metrics.json").exists()
     assert (run / "predictions.jsonl").read_text(encoding="utf-8") == stored
     assert main(["evaluate", str(run), "--name", "beam1", "--no-progress"]) == 2
+
+
+def test_score_reads_line_aligned_text_files(tmp_path, capsys):
+    refs = tmp_path / "refs.txt"
+    refs.write_text("новый мост открыт\nрека вышла из берегов\n", encoding="utf-8")
+    preds = tmp_path / "preds.txt"
+    preds.write_text("новый мост открыт\n\n", encoding="utf-8")  # the second prediction is empty
+    assert main(["score", "--references", str(refs), "--predictions", str(preds), "--lang", "russian",
+                 "--resamples", "20"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2 and result["scores"]["overall"]["rougeL"]["mean"] == 50.0
+    assert set(result["scores"]["per_lang"]) == {"ru"}
+    assert main(["score", "--references", str(refs), "--predictions", str(preds)]) == 2
+    assert "give --lang" in capsys.readouterr().err
+    preds.write_text("новый мост открыт\n", encoding="utf-8")
+    assert main(["score", "--references", str(refs), "--predictions", str(preds), "--lang", "ru"]) == 2
+    assert "has no prediction" in capsys.readouterr().err
