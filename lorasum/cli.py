@@ -38,6 +38,8 @@ def cmd_train(args) -> None:
     if args.skip_bad_rows:
         cfg.data.skip_bad_rows = True
     out = Path(args.output or Path("runs") / Path(args.config).stem)
+    if (out / "metrics.json").exists():
+        print(f"{out} is a finished run: returning its stored results (a new -o trains again)", file=sys.stderr)
     metrics = train_and_evaluate(cfg, out, progress=not args.no_progress)
     from accelerate import PartialState
 
