@@ -159,14 +159,14 @@ def test_nan_loss_stops_at_its_step_and_keeps_finite_checkpoint(run_yaml, tmp_pa
     import lorasum.train as train
 
     calls = []
-    original = train.token_loss
+    original = train.label_loss  # the training step's loss (the LM head at label positions)
 
     def nan_at_third(*args, **kwargs):
         calls.append(1)
         loss = original(*args, **kwargs)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(train, "token_loss", nan_at_third)
+    monkeypatch.setattr(train, "label_loss", nan_at_third)
     out = tmp_path / "run"
     code = main(["train", run_yaml, "-o", str(out), "--no-progress"])
     err = capsys.readouterr().err

@@ -191,7 +191,9 @@ def fork_hazard() -> str | None:
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         return "this platform cannot fork"
-    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    # tqdm's monitor thread only sleeps and nudges progress bars, which the workers never use
+    others = [t.name for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
     if others:
         return f"other Python threads are running ({', '.join(others[:3])})"
     return None
