@@ -1,8 +1,13 @@
-"""The model card (README.md) written into every run folder."""
+"""The model card (README.md) written into every run folder and into its artifact folder.
+
+The artifact's copy replaces peft's blank template README, so the folder a user pushes to
+the Hub carries the results, the data licence and the usage code.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+from lorasum.artifact import dataset_licence, front_matter, usage_for_family, write_inference_settings
 from lorasum.config import RunConfig
 from lorasum.io import atomic_write_text
 from lorasum.methods import method_of
@@ -23,9 +28,15 @@ def write_model_card(run_dir: Path, cfg: RunConfig, metrics: dict) -> Path:
         rows.append(f"| {lang} | {m.get('n', '-')} | {_fmt(m.get('rouge1'))} | {_fmt(m.get('rouge2'))} "
                     f"| {_fmt(m.get('rougeL'))} |")
     method = method_of(cfg.method).describe(cfg.method)
-    usage = "```python\n" + method_of(cfg.method).usage(cfg.method, cfg.model.name) + "```\n"
+    fam = metrics["run"].get("family", "")
+    usage = "```python\n" + usage_for_family(method_of(cfg.method).usage(cfg.method, cfg.model.name), fam) + "```\n"
+    if fam == "decoder":
+        usage += ("\nThe model reads each article through this prompt ({lang_name} and {text} filled in):\n\n"
+                  "```text\n" + cfg.model.prompt_template + "\n```\n")
+    _, licence = dataset_licence(cfg.data.source)
     t = cfg.training
-    text = f"""# Summarization model: {cfg.model.name} + {method}
+    text = front_matter(cfg, metrics, cfg.method.name, fam) + f"""
+# Summarization model: {cfg.model.name} + {method}
 
 Trained with lorasum on {cfg.data.source} ({', '.join(cfg.data.languages)}); scored on
 {', '.join(cfg.data.eval_languages)}.
@@ -55,6 +66,10 @@ warmup {t.warmup_ratio}), optimizer {t.optimizer}, label smoothing {t.label_smoo
 {usage}
 ## Data licence
 
-XL-Sum is released under CC BY-NC-SA 4.0; models trained on it inherit its non-commercial terms.
+{cfg.data.source}: {licence}.
 """
+    artifact = Path(run_dir) / method_of(cfg.method).artifact_name
+    if artifact.is_dir():
+        write_inference_settings(artifact, cfg, fam)
+        atomic_write_text(artifact / "README.md", text)
     return atomic_write_text(Path(run_dir) / "README.md", text)

@@ -36,10 +36,12 @@ def cmd_train(args) -> None:
     from lorasum.config import load_run_config
     from lorasum.run import train_and_evaluate
 
-    cfg = load_run_config(args.config)
+    cfg = load_run_config(args.config, args.overrides)
     if args.skip_bad_rows:
         cfg.data.skip_bad_rows = True
     out = Path(args.output or Path("runs") / Path(args.config).stem)
+    if (out / "metrics.json").exists():
+        print(f"{out} is a finished run: returning its stored results (a new -o trains again)", file=sys.stderr)
     metrics = train_and_evaluate(cfg, out, progress=not args.no_progress)
     from accelerate import PartialState
 
@@ -47,9 +49,61 @@ def cmd_train(args) -> None:
         _print_summary(metrics["rouge"], out)
 
 
-def _data_config(args):
+def _run_dir_config(model: str):
+    """The resolved config of a run folder (its config.yaml), or None for a model folder / hub id."""
+    from lorasum.config import load_run_config
+
+    path = Path(model) / "config.yaml"
+    return load_run_config(path) if path.is_file() else None
+
+
+def _generation(args):
+    """The run's or adapter's (else XL-Sum's) decoding settings with the command line's flags applied."""
+    from lorasum.artifact import inference_settings
+    from lorasum.config import GenerationConfig
+
+    gen = inference_settings(args.model, args.adapter)[1]
+    flags = {"num_beams": args.num_beams, "max_target_length": args.max_length,
+             "length_penalty": args.length_penalty, "no_repeat_ngram_size": args.no_repeat_ngram_size}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if not flags:
+        return gen
+    from pydantic import ValidationError
+
+    try:
+        return GenerationConfig.model_validate({**gen.model_dump(), **flags})
+    except ValidationError as err:
+        from lorasum.config import format_validation_error
+
+        raise LorasumError(format_validation_error(err, "generation flags").replace("\n", "; ")) from None
+
+
+def _data_config(args, run_cfg=None):
     from lorasum.config import DataConfig
 
+    if args.data is None:
+        if run_cfg is None:
+            raise LorasumError(f"--data is needed: {args.model} is not a run folder with a config.yaml")
+        # the run's own source, fields and languages; --lang picks the languages to test
+        data = run_cfg.data.model_copy()
+        fields = {"skip_bad_rows": args.skip_bad_rows or data.skip_bad_rows}
+        if args.lang:
+            fields["test_languages"] = args.lang
+        if args.test_examples:
+            fields["test_examples"] = args.test_examples
+        for key in ("text_field", "summary_field", "lang_field", "id_field"):
+            if getattr(args, key):
+                fields[key] = getattr(args, key)
+        try:
+            return DataConfig.model_validate({**data.model_dump(), **fields})
+        except Exception as err:
+            from pydantic import ValidationError
+
+            if isinstance(err, ValidationError):
+                from lorasum.config import format_validation_error
+
+                raise LorasumError(format_validation_error(err, "--lang")) from None
+            raise
     fields = {"source": args.data, "languages": args.lang or ["en"], "skip_bad_rows": args.skip_bad_rows}
     if args.test_examples:
         fields["test_examples"] = args.test_examples
@@ -71,9 +125,19 @@ def _data_config(args):
 def cmd_evaluate(args) -> None:
     from lorasum.evaluate import evaluate
 
-    out = Path(args.output or (Path(args.model) / "evaluation" if Path(args.model).is_dir() else "runs/evaluation"))
-    metrics = evaluate(args.model, _data_config(args), out, adapter=args.adapter, progress=not args.no_progress,
-                       resamples=args.resamples, faithfulness=_faithfulness_config(args))
+    from datetime import datetime, timezone
+
+    run_cfg = _run_dir_config(args.model)
+    data = _data_config(args, run_cfg)
+    # each evaluation gets its own folder, so a second one never overwrites the first
+    name = args.name or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(args.model) / "evaluations" if Path(args.model).is_dir() else Path("runs") / "evaluations"
+    out = Path(args.output) if args.output else base / name
+    if out.exists() and any(out.iterdir()) and not args.output:
+        raise LorasumError(f"{out} already holds an evaluation; choose another --name")
+    metrics = evaluate(args.model, data, out, adapter=args.adapter, progress=not args.no_progress,
+                       resamples=args.resamples, generation=_generation(args), split=args.split,
+                       faithfulness=_faithfulness_config(args))
     if args.against:
         from lorasum.metrics import score_files
 
@@ -83,16 +147,23 @@ def cmd_evaluate(args) -> None:
         from lorasum.io import write_json
 
         write_json(out / "metrics.json", metrics)
-        print(json.dumps({k: result["paired_test"][k] for k in ("overall", "pooled")}, indent=2))
+        print(json.dumps({"difference": f"this model ({out / 'predictions.jsonl'}) minus {args.against}",
+                          **{k: result["paired_test"][k] for k in ("overall", "pooled")}}, indent=2))
     _print_summary(metrics["rouge"], out)
 
 
 def cmd_summarize(args) -> None:
     from lorasum.evaluate import summarize
 
-    raw = Path(args.input).read_text(encoding="utf-8") if args.input else sys.stdin.read()
+    if args.input and not Path(args.input).is_file():
+        raise LorasumError(f"--input file not found: {args.input}")
+    try:
+        raw = Path(args.input).read_text(encoding="utf-8") if args.input else sys.stdin.read()
+    except UnicodeDecodeError:
+        raise LorasumError(f"{args.input}: not UTF-8 text") from None
     texts, ids = _articles(raw, args.input or "<stdin>", args.jsonl)
-    summaries = summarize(args.model, texts, args.lang, adapter=args.adapter)
+    generation = _generation(args)
+    summaries = summarize(args.model, texts, args.lang, adapter=args.adapter, generation=generation)
     for i, s in zip(ids, summaries):
         print(json.dumps({"id": i, "summary": s}, ensure_ascii=False) if ids[0] is not None or args.jsonl else s)
 
@@ -126,9 +197,17 @@ def cmd_score(args) -> None:
 
     result = score_files(args.references, args.predictions, args.against, articles=args.articles,
                          faithfulness=_faithfulness_config(args), per_item=args.per_item, resamples=args.resamples,
-                         seed=args.seed, progress=sys.stderr.isatty())
+                         seed=args.seed, progress=sys.stderr.isatty(), lang=args.lang)
+    if args.against:
+        result["paired_test"]["difference"] = f"{args.predictions} minus {args.against}"
     if args.output:
         write_json(args.output, result)
+        _print_summary(result["scores"], Path(args.output))
+        if args.against:
+            o = result["paired_test"]["overall"]
+            print(f"paired test ({args.predictions} minus {args.against}): " + ", ".join(
+                f"{k} {o[k]['diff']:+.2f} (p={o[k]['p_value']:.3g})" for k in ("rouge1", "rouge2", "rougeL") if k in o))
+        return
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 
@@ -155,8 +234,22 @@ def faithfulness_args(sp) -> None:
     sp.add_argument("--faithfulness-revision", help="the NLI model's revision (hub commit, tag or branch)")
     sp.add_argument("--faithfulness-per-sentence", action="store_true",
                     help="score each summary sentence and average")
-    sp.add_argument("--faithfulness-batch-size", type=int)
+    sp.add_argument("--faithfulness-batch-size", type=int, help="pairs per NLI batch")
     sp.add_argument("--faithfulness-cache", help="SQLite cache of NLI scores (default ~/.cache/lorasum/nli.sqlite)")
+
+
+def cmd_init(args) -> None:
+    from lorasum.starter import write_starter_config
+
+    path = write_starter_config(args.output, args.model, args.data, args.lang, args.method, force=args.force)
+    print(f"wrote {path}; edit it, then: lorasum train {path}")
+
+
+def cmd_push(args) -> None:
+    from lorasum.push import push_run
+
+    url = push_run(args.run_dir, args.repo, private=args.private)
+    print(f"pushed {args.run_dir} to {url}")
 
 
 def cmd_demo(args) -> None:
@@ -247,60 +340,93 @@ def _print_summary(rouge: dict, out: Path) -> None:
     print(f"results in {out}")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lorasum")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lorasum", description="LoRA vs full fine-tuning for multilingual summarization")
     p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    p.add_argument("--version", action="version", version=f"lorasum {_version()}")
+    # -v is accepted after the subcommand too; SUPPRESS keeps a -v given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more detail")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="one training run from a YAML config")
+    def command(group, name, **kw):
+        return group.add_parser(name, parents=[common], **kw)
+
+    t = command(sub, "train", help="one training run from a YAML config")
     t.add_argument("config", help="run YAML (model, data, method, training, generation)")
+    t.add_argument("overrides", nargs="*", metavar="SECTION.FIELD=VALUE",
+                   help="override config fields, e.g. training.lr=3e-4 method.r=16 (values are YAML)")
     t.add_argument("-o", "--output", help="run folder (default runs/<config name>)")
     t.add_argument("--skip-bad-rows", action="store_true", help="drop malformed data rows (with a count)")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     def data_args(sp):
-        sp.add_argument("--data", required=True, help="csebuetnlp/xlsum, or a JSONL/CSV/Parquet file or folder")
+        sp.add_argument("--data", help="csebuetnlp/xlsum, or a JSONL/CSV/Parquet file or folder "
+                        "(default for a run folder: the run's own data source, fields and languages)")
         sp.add_argument("--lang", nargs="+", help="languages (XL-Sum codes or names)")
         sp.add_argument("--test-examples", type=int, help="per language, seeded random sample")
         for f in ("text-field", "summary-field", "lang-field", "id-field"):
-            sp.add_argument(f"--{f}")
-        sp.add_argument("--skip-bad-rows", action="store_true")
+            sp.add_argument(f"--{f}", help=f"name of the data's {f.split('-')[0]} column")
+        sp.add_argument("--skip-bad-rows", action="store_true", help="drop malformed data rows (with a count)")
 
-    e = sub.add_parser("evaluate", help="generate for a test split and score it")
+    def generation_args(sp):
+        sp.add_argument("--num-beams", type=int, help="beam size (default: the run's, else XL-Sum's 4)")
+        sp.add_argument("--max-length", type=int, help="most tokens per summary (default: the run's, else 84)")
+        sp.add_argument("--length-penalty", type=float, help="beam length penalty (default: the run's, else 0.6)")
+        sp.add_argument("--no-repeat-ngram-size", type=int,
+                        help="never repeat an n-gram of this size (default: the run's, else 2)")
+
+    e = command(sub, "evaluate", help="generate for a test split and score it")
     e.add_argument("model", help="run folder, model folder or hub id")
     e.add_argument("--adapter", help="LoRA adapter folder to apply to the model")
     data_args(e)
-    e.add_argument("--against", help="another predictions.jsonl for a paired bootstrap test")
+    generation_args(e)
+    e.add_argument("--split", default="test", choices=["train", "validation", "test"], help="split to evaluate")
+    e.add_argument("--against", help="another predictions.jsonl for a paired bootstrap test (this model minus it)")
     faithfulness_args(e)
-    e.add_argument("--resamples", type=int, default=1000)
-    e.add_argument("-o", "--output")
-    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs and tests")
+    e.add_argument("--name", help="evaluation folder name under RUN/evaluations/ (default: a UTC timestamp)")
+    e.add_argument("-o", "--output", help="write predictions and metrics to this folder instead")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("summarize", help="summarize articles from a file or stdin")
+    s = command(sub, "summarize", help="summarize articles from a file or stdin")
     s.add_argument("--model", required=True, help="run folder, model folder or hub id")
-    s.add_argument("--adapter")
-    s.add_argument("--lang", required=True)
+    s.add_argument("--adapter", help="LoRA adapter folder to apply to the model")
+    s.add_argument("--lang", required=True, help="language of the articles (XL-Sum code or name)")
     s.add_argument("--input", help="text file (one article) or JSONL ({\"text\": ...} per line); default stdin")
     s.add_argument("--jsonl", action="store_true", help="input is JSONL; print JSONL")
+    generation_args(s)
     s.set_defaults(func=cmd_summarize)
 
-    sc = sub.add_parser("score", help="multilingual ROUGE of predictions against references")
-    sc.add_argument("--references", required=True)
-    sc.add_argument("--predictions", required=True)
-    sc.add_argument("--against", help="a second system's predictions for a paired bootstrap test")
+    sc = command(sub, "score", help="multilingual ROUGE of predictions against references")
+    sc.add_argument("--references", required=True, help="JSONL with id, lang, summary (or a predictions.jsonl), "
+                    "or a .txt file with one summary per line")
+    sc.add_argument("--predictions", required=True, help="JSONL with id, lang, prediction, or a line-aligned .txt file")
+    sc.add_argument("--lang", help="language of .txt inputs (XL-Sum code or name)")
+    sc.add_argument("--against", help="a second system's predictions for a paired bootstrap test "
+                    "(reported as --predictions minus --against)")
     sc.add_argument("--articles", help="JSONL with id, lang, text: adds faithfulness signals")
     faithfulness_args(sc)
     sc.add_argument("--per-item", help="write one JSON line per item (ROUGE P/R/F and faithfulness signals)")
-    sc.add_argument("--resamples", type=int, default=1000)
-    sc.add_argument("--seed", type=int, default=0)
-    sc.add_argument("-o", "--output", help="write the result JSON here")
+    sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs and tests")
+    sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    sc.add_argument("-o", "--output", help="write the result JSON here and print a short table")
     sc.set_defaults(func=cmd_score)
 
-    st = sub.add_parser("study", help="run, tabulate and report a study grid").add_subparsers(dest="study_cmd",
+    st = command(sub, "study", help="run, tabulate and report a study grid").add_subparsers(dest="study_cmd",
                                                                                            required=True)
-    sr = st.add_parser("run", help="run the cells of a study spec (resumable; finished cells are skipped)")
+    sr = command(st, "run", help="run the cells of a study spec (resumable; finished cells are skipped)")
     sr.add_argument("spec", help="study YAML (see studies/)")
     sr.add_argument("-o", "--output", help="study folder (default: the spec's output_dir)")
     sr.add_argument("--dry-run", action="store_true", help="print the expanded grid and estimated work only")
@@ -312,17 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "else 1 for the built-in tiny models, else torch's default)")
     sr.add_argument("--isolation", choices=["process", "none"], default="process",
                     help="run each cell in its own process (default) or all in this one (for debugging)")
-    sr.add_argument("--no-progress", action="store_true")
+    sr.add_argument("--no-progress", action="store_true", help="no progress bar")
     sr.set_defaults(func=cmd_study_run)
-    rs = st.add_parser("results", help="tidy results table (CSV and Parquet), one row per cell and language")
-    rs.add_argument("study_dir")
+    rs = command(st, "results", help="tidy results table (CSV and Parquet), one row per cell and language")
+    rs.add_argument("study_dir", help="the study folder")
     rs.set_defaults(func=cmd_study_results)
-    rp = st.add_parser("report", help="HTML report with figures, paired tests and sample summaries")
-    rp.add_argument("study_dir")
-    rp.add_argument("--resamples", type=int, default=1000)
+    rp = command(st, "report", help="HTML report with figures, paired tests and sample summaries")
+    rp.add_argument("study_dir", help="the study folder")
+    rp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for CIs and tests")
     rp.set_defaults(func=cmd_study_report)
 
-    cp = sub.add_parser("compose", help="weighted sum of LoRA adapters (fixed or learnt weights) -> one adapter")
+    cp = command(sub, "compose", help="weighted sum of LoRA adapters (fixed or learnt weights) -> one adapter")
     cp.add_argument("--adapters", nargs="+", required=True, help="NAME=RUN_OR_ADAPTER, e.g. en=runs/lora-en")
     cp.add_argument("--weights", nargs="+", type=float, help="one weight per adapter")
     cp.add_argument("--method", default="cat", choices=["cat", "svd", "linear", "ties", "dare_ties"],
@@ -334,30 +460,45 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--examples", help="JSONL of target-language {\"text\", \"summary\"} rows")
     cp.add_argument("--k", type=int, default=16, help="examples used by --learn-weights")
     cp.add_argument("--budget", type=int, default=40, help="loss evaluations of the weight search")
-    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--seed", type=int, default=0, help="seed of the weight search")
     cp.add_argument("--out", required=True, help="folder of the composed adapter")
     cp.set_defaults(func=cmd_compose)
 
-    mg = sub.add_parser("merge", help="merge a LoRA run's adapter into its base: a standalone model folder")
+    mg = command(sub, "merge", help="merge a LoRA run's adapter into its base: a standalone model folder")
     mg.add_argument("run", help="LoRA run folder or adapter folder")
     mg.add_argument("--base", help="base model of an adapter folder (default: its adapter_config.json's)")
     mg.add_argument("--out", required=True, help="folder of the merged model (safetensors + tokenizer)")
     mg.set_defaults(func=cmd_merge)
 
-    sv = sub.add_parser("serve", help="HTTP API: one base model, per-language adapters, mixed-adapter batches")
+    sv = command(sub, "serve", help="HTTP API: one base model, per-language adapters, mixed-adapter batches")
     sv.add_argument("--base", required=True, help="base model folder or hub id the adapters were trained on")
     sv.add_argument("--adapters", required=True, help="folder of adapters (NAME/adapter_config.json or run folders)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     sv.add_argument("--max-batch-size", type=int, default=16, help="texts per batch")
     sv.add_argument("--wait-ms", type=float, default=10, help="how long a batch waits for more requests")
     sv.add_argument("--timeout", type=float, default=120, help="seconds before a request gets 504")
     sv.set_defaults(func=cmd_serve)
 
-    d = sub.add_parser("demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
-    d.add_argument("-o", "--output", default="runs/demo")
-    d.add_argument("--epochs", type=float, default=3)
-    d.add_argument("--no-progress", action="store_true")
+    i = command(sub, "init", help="write a commented starting run config")
+    i.add_argument("--model", default="google/mt5-small", help="base model: hub id or local folder")
+    i.add_argument("--data", default="csebuetnlp/xlsum", help="csebuetnlp/xlsum, or a JSONL/CSV/Parquet file or folder")
+    i.add_argument("--lang", nargs="+", default=["en"], help="training languages (XL-Sum codes or names)")
+    i.add_argument("--method", default="lora", help="full or lora")
+    i.add_argument("-o", "--output", default="run.yaml", help="file to write (default run.yaml)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=cmd_init)
+
+    pu = command(sub, "push", help="upload a run's adapter or model folder with its card to the Hugging Face Hub")
+    pu.add_argument("run_dir", help="a finished run folder")
+    pu.add_argument("--repo", required=True, help="Hub repo id, e.g. user/mt5-small-xlsum-lora")
+    pu.add_argument("--private", action="store_true", help="create the repo as private")
+    pu.set_defaults(func=cmd_push)
+
+    d = command(sub, "demo", help="offline demo: tiny model, full vs LoRA, on the embedded sample")
+    d.add_argument("-o", "--output", default="runs/demo", help="demo folder (default runs/demo)")
+    d.add_argument("--epochs", type=float, default=3, help="training epochs per method")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -264,17 +264,32 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in METHOD_NAMES))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling and where it is nested)"
+            from lorasum.overrides import suggest
+
+            names = [str(p) for p in e["loc"] if not (isinstance(p, str) and p in METHOD_NAMES)]
+            hint = suggest(names[0] if len(names) > 1 else "", names[-1]) if names else None
+            msg = f"unknown field; did you mean {hint}?" if hint else \
+                "unknown field (check its spelling and where it is nested)"
         elif e["type"] == "union_tag_invalid":
             msg = "method must be " + " or ".join(f"'{n}'" for n in METHOD_NAMES)
         lines.append(f"{source}: {loc or '<top>'}: {msg}")
     return "\n".join(lines)
 
 
-def parse_run_config(data: dict, source: str = "<config>") -> RunConfig:
-    """Validate a dict as a :class:`RunConfig`, raising a :class:`LorasumError` naming ``source``."""
+def parse_run_config(data: dict, source: str = "<config>", overrides: list[str] | None = None) -> RunConfig:
+    """Validate a dict as a :class:`RunConfig`, raising a :class:`LorasumError` naming ``source``.
+
+    ``overrides`` (``section.field=value``) are applied first; field names from transformers
+    and peft (``learning_rate``, ``lora_alpha``, ...) are renamed to lorasum's (see
+    :mod:`lorasum.overrides`).
+    """
+    from lorasum.overrides import apply_overrides, resolve_aliases
+
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source = f"{source} (with overrides)"
     try:
-        return RunConfig.model_validate(data or {})
+        return RunConfig.model_validate(resolve_aliases(data))
     except ValidationError as err:
         raise LorasumError(format_validation_error(err, source)) from None
     except LorasumError as err:
@@ -298,6 +313,6 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_run_config(path: str | Path) -> RunConfig:
-    """Read and validate a run YAML file."""
-    return parse_run_config(read_yaml(path), str(path))
+def load_run_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read and validate a run YAML file, with optional ``section.field=value`` overrides."""
+    return parse_run_config(read_yaml(path), str(path), overrides)

@@ -95,26 +95,27 @@ def load_for_inference(model: str, adapter: str | None = None, *, precision: str
 
 def evaluate(model: str, data: DataConfig, out_dir: str | Path, *, adapter: str | None = None,
              generation: GenerationConfig | None = None, progress: bool = True, resamples: int = 1000,
-             faithfulness: FaithfulnessConfig | None = None) -> dict:
-    """Generate and score ``data``'s test split; writes predictions.jsonl and metrics.json to ``out_dir``.
+             faithfulness: FaithfulnessConfig | None = None, split: str = "test") -> dict:
+    """Generate and score ``data``'s ``split``; writes predictions.jsonl and metrics.json to ``out_dir``.
 
     NLI faithfulness uses ``faithfulness``, else the run folder's ``evaluation.faithfulness``.
     """
+    from lorasum.artifact import inference_settings
     from lorasum.data.stream import sample_examples
 
     out_dir = Path(out_dir)
-    run_cfg = _run_config(model)
-    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
+    prompt, saved_gen = inference_settings(model, adapter)
+    gen = generation or saved_gen
     m, tok, fam = load_for_inference(model, adapter)
-    test = sample_examples(data, "test", data.eval_languages, data.test_examples, data.sample_seed, strict=False)
+    test = sample_examples(data, split, data.eval_languages, data.test_examples, data.sample_seed, strict=False)
     rows = [ex for r in test.values() for ex in r]
-    prompt = (run_cfg or RunConfig()).model.prompt_template
+    run_cfg = _run_config(model)
     if faithfulness is None and run_cfg is not None and run_cfg.evaluation is not None:
         faithfulness = run_cfg.evaluation.faithfulness
     rouge, faith, scorer = evaluate_examples(m, tok, fam, rows, gen, out_dir, prompt_template=prompt,
                                              progress=progress, resamples=resamples, faithfulness=faithfulness)
     metrics = {"model": model, "adapter": adapter, "test_examples": {k: len(v) for k, v in test.items()},
-               "rouge": rouge, "faithfulness": faith, "scorer": scorer,
+               "split": split, "rouge": rouge, "faithfulness": faith, "scorer": scorer,
                "generation": decoding_record(m, tok, gen, is_decoder_only=fam == "decoder")}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
@@ -132,8 +133,10 @@ def summarize(model: str, texts: list[str], lang: str, *, adapter: str | None = 
     from lorasum.languages import normalize_lang
 
     lang = normalize_lang(lang, "--lang")
+    from lorasum.artifact import inference_settings
+
     m, tok, fam = load_for_inference(model, adapter)
-    run_cfg = _run_config(model)
-    gen = generation or (run_cfg.generation if run_cfg else GenerationConfig())
-    return generate_summaries(m, tok, texts, gen, langs=[lang] * len(texts), is_decoder_only=fam == "decoder",
-                              prompt_template=(run_cfg or RunConfig()).model.prompt_template, progress=progress)
+    # the run's, or the adapter's recorded, prompt and decoding: as the run was evaluated
+    prompt, saved_gen = inference_settings(model, adapter)
+    return generate_summaries(m, tok, texts, generation or saved_gen, langs=[lang] * len(texts),
+                              is_decoder_only=fam == "decoder", prompt_template=prompt, progress=progress)

@@ -30,6 +30,7 @@ import random
 import os
 import resource
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -429,7 +430,16 @@ class Trainer:
         ckpt = latest_checkpoint(self.ckpt_root)
         if ckpt is not None:
             self.load_checkpoint(ckpt)
-        writer = SummaryWriter(str(self.out_dir / "logs")) if self.acc.is_main_process else None
+        show = self.progress and self.acc.is_main_process
+        # under nohup or SLURM a live bar is noise: one plain line per logging step instead
+        plain = show and not sys.stderr.isatty()
+        start_step = self.state["step"]
+        if show and ckpt is not None:
+            print(f"resuming from step {start_step} of {self.total_steps} ({ckpt})", file=sys.stderr, flush=True)
+        # events a killed run wrote after its last checkpoint are dropped, so the steps it replays
+        # are not logged twice
+        writer = (SummaryWriter(str(self.out_dir / "logs"), purge_step=start_step + 1 if ckpt is not None else None)
+                  if self.acc.is_main_process else None)
         unwrapped = self.acc.unwrap_model(self.model)
         self.model.train()
         accum = self.cfg.grad_accum
@@ -438,9 +448,8 @@ class Trainer:
         running_loss = torch.zeros((), device=self.acc.device)  # summed over label tokens
         running_labels = torch.zeros((), device=self.acc.device, dtype=torch.long)
         running_tokens = torch.zeros((), device=self.acc.device, dtype=torch.long)
-        show = self.progress and self.acc.is_main_process
         bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                       TimeRemainingColumn(), disable=not show, transient=False)
+                       TimeRemainingColumn(), disable=not show or plain, transient=False)
         task = bar.add_task("train", total=self.total_steps, completed=self.state["step"], info="")
         tick = time.perf_counter()
         stop = self.state["stopped_early"] or self.state["step"] >= self.total_steps
@@ -490,6 +499,11 @@ class Trainer:
                     self.state["last_train_loss"] = mean_loss
                     tps = self.state["train_tokens"] / max(self.state["train_seconds"], 1e-9)
                     bar.update(task, info=f"loss {mean_loss:.3f}  {tps:,.0f} tok/s")
+                    if plain:
+                        eta = int(self.state["train_seconds"] / step * (self.total_steps - step))
+                        print(f"step {step}/{self.total_steps} loss {mean_loss:.4f} "
+                              f"lr {self.scheduler.get_last_lr()[0]:.3g} {tps:,.0f} tok/s "
+                              f"eta {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}", file=sys.stderr, flush=True)
                     self.state["history"].append({"step": step, "train_loss": mean_loss,
                                                   "lr": self.scheduler.get_last_lr()[0]})
                     if writer:

@@ -111,6 +111,7 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
         fmt = _fmt(path, cfg)
         if fmt is None:
             raise LorasumError(f"{path}: unknown file type; set data.format to jsonl, csv or parquet")
+        check_fields_present(path, fmt, cfg)
         for where, row in _read_rows(path, fmt, bad):
             ex = with_summary_lang(_to_example(row, where, cfg, split if filter_split else None, single_lang, bad),
                                    row, where, cfg, bad)
@@ -125,6 +126,61 @@ def _load_local(cfg: DataConfig, split: str, langs: list[str]) -> dict[str, list
             f"(field {cfg.lang_field!r}, split field {cfg.split_field!r})"
         )
     return {lang: out[lang] for lang in langs}
+
+
+def check_fields_present(path: Path, fmt: str, cfg: DataConfig, sample_rows: int = 1000) -> None:
+    """Refuse a file whose text or summary field is absent everywhere, listing the fields it has.
+
+    A misnamed field would otherwise make every row "bad", and skipping bad rows cannot help.
+    CSV and Parquet are checked on their header; JSONL on the keys of its first rows.
+    """
+    if fmt == "csv":
+        try:
+            with _text(path) as f:
+                fields = set(next(csv.reader(f), []))
+        except (csv.Error, OSError, EOFError):
+            return  # the row reader names the problem and its line
+        where = "its header"
+    elif fmt == "parquet":
+        import pyarrow
+        import pyarrow.parquet as pq
+
+        try:
+            fields = set(pq.read_schema(path).names)
+        except (pyarrow.ArrowException, OSError):
+            return  # not readable as Parquet: the row reader says so
+        where = "its columns"
+    else:
+        fields = set()
+        rows = 0
+        try:
+            with _text(path) as f:
+                for line in f:
+                    if rows >= sample_rows:
+                        break
+                    try:
+                        row = json.loads(line)
+                    except (json.JSONDecodeError, RecursionError):
+                        continue
+                    if isinstance(row, dict):
+                        fields |= set(row)
+                        rows += 1
+        except (OSError, EOFError):
+            return  # the row reader names the problem
+        if not rows:
+            return  # nothing parsable: the row reader names the first bad line
+        where = f"its first {rows} rows" if rows == sample_rows else "any row"
+    absent = [f for f in (cfg.text_field, cfg.summary_field) if f not in fields]
+    if absent:
+        names = ", ".join(repr(f) for f in absent)
+        raise LorasumError(f"{path}: field {names} not found in {where}; it has {', '.join(sorted(map(str, fields)))} "
+                           "(set data.text_field / data.summary_field, or --text-field / --summary-field)")
+
+
+def _text(path: Path):
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 _PARQUET_MAGIC = b"PAR1"

@@ -67,7 +67,7 @@ def iter_examples(cfg: DataConfig, split: str, langs: list[str], bad) -> Iterato
         cfg = cfg.model_copy(update={"source": resolve_data_source(cfg.source)})
     wanted = set(langs)
     if hub.source_kind(cfg) == "files":
-        from lorasum.data.sources import _fmt, _local_files, _read_rows
+        from lorasum.data.sources import _fmt, _local_files, _read_rows, check_fields_present
 
         files, filter_split = _local_files(cfg, split)
         single = langs[0] if len(wanted) == 1 else None
@@ -75,6 +75,7 @@ def iter_examples(cfg: DataConfig, split: str, langs: list[str], bad) -> Iterato
             fmt = _fmt(path, cfg)
             if fmt is None:
                 raise LorasumError(f"{path}: unknown file type; set data.format to jsonl, csv or parquet")
+            check_fields_present(path, fmt, cfg)
             rows = _read_rows(path, fmt, bad)  # Parquet one row group at a time
             for where, row in rows:
                 ex = to_example(row, where, cfg, split if filter_split else None, single, bad)

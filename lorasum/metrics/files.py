@@ -70,6 +70,30 @@ def _lines(path: Path):
         raise LorasumError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
+def _read_lines(path: str | Path, lang: str | None) -> dict[str, dict]:
+    """``{line number: {"lang", "text", "line"}}`` from a line-aligned text file (XL-Sum's
+    convention: one summary per line, references and predictions on the same line numbers).
+    An empty line is an empty summary, not a skipped one."""
+    path = Path(path)
+    if not path.is_file():
+        raise LorasumError(f"{path}: file not found")
+    if lang is None:
+        raise LorasumError(f"{path}: a .txt file has no language column; give --lang")
+    lang = normalize_lang(lang, "--lang")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LorasumError(f"{path}: not UTF-8 text") from None
+    lines = text.removesuffix("\n").split("\n") if text else []
+    return {str(i): {"lang": lang, "text": line.removesuffix("\r"), "line": i} for i, line in enumerate(lines, 1)}
+
+
+def _read(path: str | Path, text_fields: tuple[str, ...], lang: str | None) -> dict[str, dict]:
+    if str(path).endswith(".txt"):
+        return _read_lines(path, lang)
+    return _read_jsonl(path, text_fields)
+
+
 def _match(refs: dict, preds: dict, ref_path, pred_path) -> None:
     for key, row in preds.items():
         if key not in refs:
@@ -100,6 +124,7 @@ def score_files(
     seed: int = 0,
     workers: int = 1,
     progress: bool = False,
+    lang: str | None = None,
 ) -> dict:
     """Score a predictions JSONL file against references (``lorasum score``).
 
@@ -120,6 +145,8 @@ def score_files(
         seed: bootstrap seed.
         workers: processes for per-item scoring.
         progress: show the NLI progress bar.
+        lang: the language of ``.txt`` inputs (line-aligned, one summary per line), which
+            any of the files may be instead of JSONL.
 
     Returns:
         ``{"references", "predictions", "n", "resamples", "seed", "scorer": scorer_info(),
@@ -134,8 +161,8 @@ def score_files(
     """
     if faithfulness is not None and articles is None:
         raise LorasumError("NLI faithfulness needs the articles: give --articles (JSONL with id, lang, text)")
-    refs = _read_jsonl(references, ("summary", "reference"))
-    preds = _read_jsonl(predictions, ("prediction",))
+    refs = _read(references, ("summary", "reference"), lang)
+    preds = _read(predictions, ("prediction",), lang)
     _match(refs, preds, references, predictions)
     ids = list(preds)
     langs = [preds[k]["lang"] for k in ids]
@@ -169,7 +196,7 @@ def score_files(
         result["faithfulness"] = faithfulness_scores(faith, langs, resamples=resamples, seed=seed)
         result["scorer"]["faithfulness"] = faithfulness_info(nli)
     if against is not None:
-        other = _read_jsonl(against, ("prediction",))
+        other = _read(against, ("prediction",), lang)
         _match(refs, other, references, against)
         items_b = score_items([other[k]["text"] for k in ids], ref_texts, langs, workers=workers)
         result["against"] = str(against)

@@ -1,0 +1,51 @@
+"""Logs when output is not a terminal, resume messages, and TensorBoard after a resume."""
+import pytest
+import yaml
+
+from lorasum.cli import main
+from lorasum.train import Trainer
+
+pytestmark = pytest.mark.slow
+
+
+def test_plain_log_lines_resume_and_tensorboard_without_duplicates(tmp_path, tiny_mt5, tiny_run_config,
+                                                                  monkeypatch, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    cfg = tiny_run_config(tiny_mt5, "lora", data__train_examples=4, training__max_steps=6,
+                          training__checkpoint_every=3)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()), encoding="utf-8")
+    out = tmp_path / "run"
+
+    add_scalar = SummaryWriter.add_scalar
+
+    def add_and_flush(self, *a, **kw):  # a killed run leaves what it flushed; flush every event
+        add_scalar(self, *a, **kw)
+        self.flush()
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", add_and_flush)
+    original = Trainer.save_checkpoint
+
+    def crash_at_step_six(self):  # steps 4-6 are logged, their checkpoint never written
+        if self.state["step"] == 6:
+            raise KeyboardInterrupt("simulated interruption")
+        original(self)
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", crash_at_step_six)
+    assert main(["train", str(path), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "step 1/6 loss " in err and " lr " in err and " tok/s eta 0:" in err
+    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+
+    assert main(["train", str(path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from step 3 of 6" in err and "step 4/6 loss" in err and "step 1/6" not in err
+
+    events = EventAccumulator(str(out / "logs"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+
+    assert main(["train", str(path), "-o", str(out)]) == 0
+    assert "finished run: returning its stored results" in capsys.readouterr().err
