@@ -24,6 +24,6 @@ def test_absent_text_field_lists_the_fields_the_file_has(tmp_path, fmt):
         load_examples(DataConfig(source=str(path), languages=["en"], skip_bad_rows=True), "train", ["en"])
     msg = str(err.value)
     assert f"{path}: field 'text' not found" in msg and "--skip-bad-rows" not in msg and "\n" not in msg
-    assert "it has article, id, lang, split, summary" in msg
+    assert "it has 'article', 'id', 'lang', 'split', 'summary'" in msg
     got = load_examples(DataConfig(source=str(path), languages=["en"], text_field="article"), "train", ["en"])
     assert [e["text"] for e in got["en"]] == ["Text 0.", "Text 1.", "Text 2."]

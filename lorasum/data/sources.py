@@ -173,7 +173,8 @@ def check_fields_present(path: Path, fmt: str, cfg: DataConfig, sample_rows: int
     absent = [f for f in (cfg.text_field, cfg.summary_field) if f not in fields]
     if absent:
         names = ", ".join(repr(f) for f in absent)
-        raise LorasumError(f"{path}: field {names} not found in {where}; it has {', '.join(sorted(map(str, fields)))} "
+        have = ", ".join(repr(str(f))[:60] for f in sorted(map(str, fields))[:30])  # repr: one line whatever the names
+        raise LorasumError(f"{path}: field {names} not found in {where}; it has {have or 'no fields'} "
                            "(set data.text_field / data.summary_field, or --text-field / --summary-field)")
 
 

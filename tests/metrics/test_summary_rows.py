@@ -36,7 +36,8 @@ def test_model_card_shows_macro_and_pooled(tmp_path):
 
     eff = {"trainable_params": 10, "total_params": 100, "trainable_share": 0.1, "artifact_mb": 1.0,
            "train_steps": 2, "train_seconds": 1.0, "train_tokens_per_second": 5.0}
-    text = write_model_card(tmp_path, RunConfig(), {"rouge": SCORES, "efficiency": eff}).read_text()
+    metrics = {"run": {"family": "t5"}, "rouge": SCORES, "efficiency": eff}
+    text = write_model_card(tmp_path, RunConfig(), metrics).read_text()
     assert "| macro avg | 102 | 50.00 [50.00, 50.00]" in text
     assert "| pooled | 102 | 98.04" in text
 
