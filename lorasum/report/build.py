@@ -36,7 +36,11 @@ def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
     rows = agg[(agg["level"] == "language") | ((agg["level"] == "overall") & multi)]
     out = []
     for _, g in rows.iterrows():
-        rec = {"scenario": g["scenario"], "lang": "macro avg" if g["level"] == "overall" else g["lang"],
+        lang = "macro avg" if g["level"] == "overall" else g["lang"]
+        target = g.get("target_lang")
+        # cross-lingual cells summarise into another language: source and target side by side
+        rec = {"scenario": g["scenario"], "lang": lang,
+               "target": target if isinstance(target, str) and target and target != "all" else lang,
                "train": g["train_langs"], "shots": "all" if pd.isna(g["shots"]) else int(g["shots"]),
                "variant": g["variant"], "seeds": int(g["n_seeds"])}
         for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
@@ -49,7 +53,7 @@ def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
         rec["train s"] = g["train_seconds"]
         rec["peak MB"] = g["peak_memory_mb"]
         out.append(rec)
-    cols = ["scenario", "lang", "train", "shots", "variant", "seeds", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+    cols = ["scenario", "lang", "target", "train", "shots", "variant", "seeds", "ROUGE-1", "ROUGE-2", "ROUGE-L",
             "ROUGE-L sd over seeds", "trainable params", "artifact MB", "train s", "peak MB"]
     return pd.DataFrame(out)[cols] if out else pd.DataFrame(columns=cols)
 
@@ -183,7 +187,7 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
               "standard deviation of ROUGE-L over seeds (cells that differ only in seed; "
               "results_over_seeds.csv); 'macro avg' rows average a cell's languages equally. "
               "Efficiency figures are means over the same cells.",
-        tables_html=[table_html(by_lang, text_cols=("scenario", "lang", "train", "variant", "ROUGE-1", "ROUGE-2",
+        tables_html=[table_html(by_lang, text_cols=("scenario", "lang", "target", "train", "variant", "ROUGE-1", "ROUGE-2",
                                                     "ROUGE-L", "ROUGE-L sd over seeds"))],
         markdown=table_markdown(by_lang)))
 

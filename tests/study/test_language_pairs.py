@@ -56,3 +56,13 @@ def test_xwikis_study_expands():
     assert {c.config.data.summary_lang for c in cells} == {"en"}
     assert {c.train_langs for c in cells if c.regime == "full_data"} == {("de",), ("fr",), ("cs",), ("zh",)}
     assert all(c.config.data.source == "GEM/xwikis" for c in cells)
+
+
+def test_report_table_shows_source_and_target_language(tmp_path, write_spec):
+    from lorasum.report.build import results_by_language
+
+    spec = write_spec(_spec([{"regime": "full_data", "languages": ["de->en", "fr"]}], tmp_path))
+    run_study(spec, out_dir=tmp_path / "s", runner=fake_train_and_evaluate, progress=False)
+    table = results_by_language(study_results(tmp_path / "s", write=False))
+    pairs = sorted(zip(table["lang"], table["target"]))
+    assert pairs == [("de", "en"), ("fr", "fr")]
