@@ -79,47 +79,33 @@ def _generation(args):
 
 
 def _data_config(args, run_cfg=None):
-    from lorasum.config import DataConfig
+    """The data section of ``evaluate``: ``--data`` and its flags, or the run folder's own data."""
+    from pydantic import ValidationError
+
+    from lorasum.config import DataConfig, format_validation_error
 
     if args.data is None:
         if run_cfg is None:
             raise LorasumError(f"--data is needed: {args.model} is not a run folder with a config.yaml")
         # the run's own source, fields and languages; --lang picks the languages to test
-        data = run_cfg.data.model_copy()
-        fields = {"skip_bad_rows": args.skip_bad_rows or data.skip_bad_rows}
+        base = run_cfg.data.model_dump()
+        fields = {"skip_bad_rows": args.skip_bad_rows or run_cfg.data.skip_bad_rows}
         if args.lang:
             fields["test_languages"] = args.lang
-        if args.test_examples:
-            fields["test_examples"] = args.test_examples
-        for key in ("text_field", "summary_field", "lang_field", "id_field"):
-            if getattr(args, key):
-                fields[key] = getattr(args, key)
-        try:
-            return DataConfig.model_validate({**data.model_dump(), **fields})
-        except Exception as err:
-            from pydantic import ValidationError
-
-            if isinstance(err, ValidationError):
-                from lorasum.config import format_validation_error
-
-                raise LorasumError(format_validation_error(err, "--lang")) from None
-            raise
-    fields = {"source": args.data, "languages": args.lang or ["en"], "skip_bad_rows": args.skip_bad_rows}
+        where = "--lang"
+    else:
+        base = {}
+        fields = {"source": args.data, "languages": args.lang or ["en"], "skip_bad_rows": args.skip_bad_rows}
+        where = "--data/--lang"
     if args.test_examples:
         fields["test_examples"] = args.test_examples
     for key in ("text_field", "summary_field", "lang_field", "id_field"):
         if getattr(args, key):
             fields[key] = getattr(args, key)
     try:
-        return DataConfig(**fields)
-    except Exception as err:
-        from pydantic import ValidationError
-
-        if isinstance(err, ValidationError):
-            from lorasum.config import format_validation_error
-
-            raise LorasumError(format_validation_error(err, "--data/--lang")) from None
-        raise
+        return DataConfig.model_validate({**base, **fields})
+    except ValidationError as err:
+        raise LorasumError(format_validation_error(err, where)) from None
 
 
 def cmd_evaluate(args) -> None:
