@@ -205,8 +205,8 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
         s = pd.DataFrame(samples)[["lang", "id", "reference", "full", "lora", "cells"]]
         sec.tables_html = ["<div class='samples'>" + table_html(
             s.rename(columns={"full": "full fine-tuning", "lora": "LoRA"}),
-            text_cols=("lang", "id", "reference", "full fine-tuning", "LoRA", "cells")) + "</div>"]
-        sec.markdown = table_markdown(s)
+            text_cols=("lang", "id", "cells"), prose_cols=("reference", "full fine-tuning", "LoRA")) + "</div>"]
+        sec.markdown = table_markdown(s, prose_cols=("reference", "full", "lora"))
     sections.append(sec)
 
     n_cells = df["cell_id"].nunique()
