@@ -65,7 +65,7 @@ def _where(row, cells: pd.DataFrame, seeds: bool) -> str:
         out = f"on {lang} at {_shots(shots)} examples"
     if row["scenario"] not in (regime, ""):
         out += f" ({row['scenario']})"
-    return out + (f", seed {row['seed']}" if seeds else "")
+    return out + (f" (seed {row['seed']})" if seeds else "")
 
 
 def comparison_sentences(paired: pd.DataFrame, df: pd.DataFrame, *, alpha: float = 0.05,
