@@ -74,10 +74,12 @@ def test_report_files_put_findings_first_and_keep_sample_rows_whole(report):
     assert page.count("<span class='empty'") == 1 and ARABIC in page
     md = (report.parent / "summary.md").read_text(encoding="utf-8")
     assert md.index("## Findings") < md.index("## Low data")
+    # every table line has its header's cell count (a raw line break would leave a short row and a stray line)
+    for block in re.findall(r"(?:^\|.*\n?)+", md, re.M):
+        lines = block.strip("\n").split("\n")
+        widths = {len(re.split(r"(?<!\\)\|", line)) for line in lines}
+        assert len(widths) == 1, block
     rendered = MarkdownIt("commonmark").enable("table").render(md)
-    for table in re.findall(r"<table>(.*?)</table>", rendered, re.S):
-        head = len(re.findall(r"<th[ >]", table))
-        assert all(len(re.findall(r"<td[ >]", row)) == head for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:])
     assert "<em>(empty)</em>" in rendered and "first line of the summary<br>second line | with a pipe" in rendered
 
 
@@ -156,9 +158,6 @@ def test_report_reads_right_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "report.png"
     flags[-1] = f"--window-size=1280,{height}"
     subprocess.run([*flags, f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=60)
-    import os
-    if os.environ.get("KEEP_SHOT"):
-        shutil.copy(shot, os.environ["KEEP_SHOT"])
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert img.shape[:2] == (height, 1280)
 
