@@ -62,7 +62,7 @@ def _scatter(df: pd.DataFrame, x: str, xlabel: str, title: str) -> Figure | None
     plots.y_from_zero(ax, float(rows[f"{y}_mean"].astype(float).max()))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -25,7 +25,7 @@ img{max-width:100%;border:1px solid #eee} table{border-collapse:collapse;font-si
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right;vertical-align:top} th{background:#f5f5f5}
 td.t{text-align:left} .win{color:#1a7f37;font-weight:600} .loss{color:#b42318;font-weight:600}
 .samples td{text-align:left;max-width:22rem;font-size:.8rem} caption{text-align:left;font-weight:600;padding:.3rem 0}
-td.prose{text-align:start;white-space:pre-wrap;overflow-wrap:anywhere}
+td.prose{text-align:start;white-space:pre-wrap;overflow-wrap:anywhere} .samples th{text-align:left}
 .empty{color:#888;font-style:italic;font-family:ui-monospace,monospace;font-size:.75rem;border:1px dashed #aaa;
 border-radius:3px;padding:0 .3em;background:#f6f6f6;user-select:none}
 ul.findings li{margin:.3rem 0}
