@@ -26,11 +26,11 @@ def describe_variant(variant: str) -> str:
     """``lora-r8-attention`` -> ``LoRA (r=8, attention)``; ``full`` -> ``full fine-tuning``."""
     if variant == BASELINE:
         return "full fine-tuning"
-    m = re.fullmatch(r"lora-r(\d+)(?:-(.+))?", variant)
+    m = re.fullmatch(r"(lora|dora)-r(\d+)(?:-(.+))?", variant)
     if not m:
         return variant
-    extra = m.group(2).replace("-", ", ") if m.group(2) else ""
-    return f"LoRA (r={m.group(1)}{', ' + extra if extra else ''})"
+    extra = m.group(3).replace("-", ", ") if m.group(3) else ""
+    return f"{'LoRA' if m.group(1) == 'lora' else 'DoRA'} (r={m.group(2)}{', ' + extra if extra else ''})"
 
 
 def _p(p: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lorasum.metrics import adjust_p_values
-from lorasum.report.findings import study_findings
+from lorasum.report.findings import describe_variant, study_findings
 
 
 def _paired(rows, scenario="low_data") -> pd.DataFrame:
@@ -100,3 +100,10 @@ def test_transfer_rank_and_efficiency_sentences_carry_their_numbers():
                             "24.0 at r=16; it falls with rank") for s in text)
     assert ("LoRA (r=8, attention) trains 200,000 parameters (0.50% of the model), full fine-tuning 40,000,000; "
             "its artifact is 0.80 MB against 160.00 MB (200x smaller).") in text
+
+
+def test_variant_labels_read_as_method_and_options():
+    assert describe_variant("full") == "full fine-tuning"
+    assert describe_variant("lora-r16-attention+ffn-rslora") == "LoRA (r=16, attention+ffn, rslora)"
+    assert describe_variant("dora-r8-attention") == "DoRA (r=8, attention)"
+    assert describe_variant("ia3") == "ia3"
