@@ -1,5 +1,6 @@
 """Reports: a study's results as figures (:mod:`.plots`), matched LoRA-vs-full tests
-(:mod:`.compare`) and a self-contained HTML page with a Markdown summary (:mod:`.html`)."""
+(:mod:`.compare`), generated findings (:mod:`.findings`) and a self-contained HTML page
+with a Markdown summary (:mod:`.html`)."""
 from lorasum.report.build import study_report
 
 __all__ = ["study_report"]

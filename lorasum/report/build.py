@@ -9,6 +9,7 @@ import pandas as pd
 from lorasum.report import plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
 from lorasum.report.faithfulness import faithfulness_sections
+from lorasum.report.findings import findings_section
 from lorasum.report.html import Section, table_html, table_markdown, write_report
 from lorasum.metrics.stats import P_ADJUST_METHODS
 from lorasum.study.results import over_seeds, study_results
@@ -122,19 +123,24 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
     specs = [
         ("learning_curves", "Low data: ROUGE-L vs training examples",
          "Mean over seeds of each cell's ROUGE-L F (x100) on the test split; x is the number of training "
-         "examples per language (log scale). Dots are single seeds.",
+         "examples per language (log scale). With two or more seeds the band is the 95% t-interval over the "
+         "seeds and dots are the seeds; a one-seed point has error bars, its 95% bootstrap CI over test items. "
+         "Series at the same x are shifted slightly sideways so none hides another.",
          "needs finished low_data cells"),
         ("transfer", "Cross-lingual transfer",
          "Zero-shot cells train on the source languages only; few-shot cells continue them on k examples "
-         "of the target language; multi-source cells (hollow squares) train on several sources.",
+         "of the target language; multi-source cells (hollow markers) train on several sources.",
          "needs finished zero_shot or multi_source cells"),
         ("rank_ablation", "LoRA rank and target modules",
          "Cells that differ only in LoRA rank; the dashed line is full fine-tuning on the same data.",
          "needs LoRA cells at two or more ranks on the same data"),
         ("efficiency", "Quality vs trainable parameters and artifact size",
-         "One point per scenario and method variant: mean ROUGE-L over its cells.",
+         "One point per scenario (colour) and method variant (marker): mean ROUGE-L over its cells; "
+         "scenarios are shifted slightly sideways so equal points stay visible.",
          "needs finished cells with efficiency figures"),
     ]
+    paired, note = paired_comparisons(study_dir, df, resamples=resamples)
+    sections.append(findings_section(df, paired, alpha=SIGNIFICANCE, correction=CORRECTION, resamples=resamples))
     for key, title, intro, need in specs:
         fig = plots.FIGURES[key](df)
         if fig is None:
@@ -142,7 +148,6 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
         else:
             sections.append(Section(key, title, intro=intro, png=plots.png_bytes(fig)))
 
-    paired, note = paired_comparisons(study_dir, df, resamples=resamples)
     name = P_ADJUST_METHODS[CORRECTION]
     sec = Section("paired", "LoRA vs full fine-tuning, per language",
                   intro="Paired bootstrap test on the same test items (matching cells: same scenario, languages, "
@@ -200,8 +205,8 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
         s = pd.DataFrame(samples)[["lang", "id", "reference", "full", "lora", "cells"]]
         sec.tables_html = ["<div class='samples'>" + table_html(
             s.rename(columns={"full": "full fine-tuning", "lora": "LoRA"}),
-            text_cols=("lang", "id", "reference", "full fine-tuning", "LoRA", "cells")) + "</div>"]
-        sec.markdown = table_markdown(s)
+            text_cols=("lang", "id", "cells"), prose_cols=("reference", "full fine-tuning", "LoRA")) + "</div>"]
+        sec.markdown = table_markdown(s, prose_cols=("reference", "full", "lora"))
     sections.append(sec)
 
     n_cells = df["cell_id"].nunique()

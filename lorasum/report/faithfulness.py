@@ -50,16 +50,19 @@ def _scatter(df: pd.DataFrame, x: str, xlabel: str, title: str) -> Figure | None
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     variants = sorted(set(rows["variant"]), key=lambda v: (v != "full", v))
-    lora_colors = iter(plots.LORA_COLORS * len(variants))
+    styles = plots.variant_styles(variants)
     for v in variants:
         r = rows[rows["variant"] == v]
-        ax.scatter(r[f"{x}_mean"].astype(float), r[f"{y}_mean"].astype(float), s=18, alpha=0.8, label=v,
-                   color=plots.FULL_COLOR if v == "full" else next(lora_colors))
+        # hollow markers of distinct shapes: points of two variants at the same place both stay visible
+        ax.scatter(r[f"{x}_mean"].astype(float), r[f"{y}_mean"].astype(float), s=30, label=v,
+                   marker=styles[v]["marker"], facecolors="none", edgecolors=styles[v]["color"], linewidths=1.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    plots.y_from_zero(ax, float(rows[f"{y}_mean"].astype(float).max()))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.suptitle(title)
+    ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,15 @@ img{max-width:100%;border:1px solid #eee} table{border-collapse:collapse;font-si
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right;vertical-align:top} th{background:#f5f5f5}
 td.t{text-align:left} .win{color:#1a7f37;font-weight:600} .loss{color:#b42318;font-weight:600}
 .samples td{text-align:left;max-width:22rem;font-size:.8rem} caption{text-align:left;font-weight:600;padding:.3rem 0}
+td.prose{text-align:start;white-space:pre-wrap;overflow-wrap:anywhere} .samples th{text-align:left}
+.empty{color:#888;font-style:italic;font-family:ui-monospace,monospace;font-size:.75rem;border:1px dashed #aaa;
+border-radius:3px;padding:0 .3em;background:#f6f6f6;user-select:none}
+ul.findings li{margin:.3rem 0}
 """
+# how an empty prediction (or reference) shows: a marker no real text can look like (styled in
+# HTML; emphasised in Markdown, where the same text written by a model would come out escaped)
+EMPTY_HTML = "<span class='empty' title='empty text'>(empty)</span>"
+EMPTY_MARKDOWN = "*(empty)*"
 
 
 @dataclass
@@ -40,14 +49,24 @@ class Section:
     note: str | None = None
 
 
-def table_html(df: pd.DataFrame, caption: str = "", text_cols: tuple[str, ...] = (), classes: dict | None = None) -> str:
-    """A plain HTML table; ``classes`` maps row index -> CSS class for the whole row's diff cell."""
+def table_html(df: pd.DataFrame, caption: str = "", text_cols: tuple[str, ...] = (), classes: dict | None = None,
+               prose_cols: tuple[str, ...] = ()) -> str:
+    """A plain HTML table; ``classes`` maps row index -> CSS class for the whole row's diff cell.
+
+    ``prose_cols`` hold model or human text (predictions, references): their cells get
+    ``dir="auto"`` (right-to-left scripts read right to left), keep their line breaks, and an
+    empty text shows as a greyed "(empty)" marker instead of a collapsed cell.
+    """
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
     for i, (_, r) in enumerate(df.iterrows()):
         tds = []
         for c in df.columns:
             v = r[c]
+            if c in prose_cols:
+                text = EMPTY_HTML if isinstance(v, str) and not v.strip() else html.escape(_fmt(v))
+                tds.append(f'<td class="t prose" dir="auto">{text}</td>')
+                continue
             cls = ' class="t"' if c in text_cols else ""
             if classes and c == "Δ ROUGE-L [95% CI]" and classes.get(i):
                 cls = f' class="{classes[i]}"'
@@ -57,10 +76,31 @@ def table_html(df: pd.DataFrame, caption: str = "", text_cols: tuple[str, ...] =
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def table_markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+def markdown_cell(text: str, *, prose: bool = False) -> str:
+    """``text`` safe inside one Markdown table cell: pipes escaped, line breaks as ``<br>``.
+
+    ``prose`` (model or human text) also escapes Markdown and HTML markup, so the text shows
+    as written, and writes an empty text as :data:`EMPTY_MARKDOWN`.
+    """
+    if prose:
+        if not text.strip():
+            return EMPTY_MARKDOWN
+        text = html.escape(text, quote=False)
+        text = re.sub(r"([\\`*_{}\[\]#+!~])", r"\\\1", text)
+    text = text.replace("|", "\\|")
+    return re.sub(r"\r\n|\r|\n|\u2028|\u2029|\x85", "<br>", text)
+
+
+def table_markdown(df: pd.DataFrame, prose_cols: tuple[str, ...] = ()) -> str:
+    """A GitHub-flavoured Markdown table; every cell stays on its row (see :func:`markdown_cell`)."""
+    lines = ["| " + " | ".join(markdown_cell(str(c)) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]).replace("|", "\\|") for c in df.columns) + " |")
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            prose = c in prose_cols and isinstance(v, str)
+            cells.append(markdown_cell(v if prose else _fmt(v), prose=prose))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

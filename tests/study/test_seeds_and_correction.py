@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PolyCollection
+from scipy import stats
 
 from lorasum.io import write_json, write_jsonl
 from lorasum.metrics import adjust_p_values
@@ -115,16 +117,18 @@ def test_report_tables_and_learning_curve_use_the_seed_figures(study):
     assert len(macro) == 1 and macro.iloc[0]["ROUGE-L"].startswith("20.00")
     fig = plots.learning_curves(df)
     (ax,) = [a for a in fig.axes if a.get_visible() and a.get_title() == "en"]
-    got = {}
-    for c in ax.containers:
-        line, (bars,) = c.lines[0], c.lines[2]
-        half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in bars.get_segments()]
-        points = zip(line.get_xdata(), line.get_ydata(), half)
-        got[c.get_label()] = [(x, round(y, 4), round(h, 4)) for x, y, h in points]
-    assert got == {
-        "full": [(16.0, 12.0, 2.0), (64.0, 21.0, round(math.sqrt(3), 4))],
-        "lora-r8-attention": [(16.0, 16.0, 1.0), (64.0, 24.0, 2.0)],
-    }
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert set(lines) == {"full (3 seeds)", "lora-r8-attention (3 seeds)"}
+    t = stats.t.ppf(0.975, 2) / math.sqrt(3)  # three seeds: 95% t-interval half-width per unit sd
+    want = {"full (3 seeds)": [(12.0, 2.0 * t), (21.0, math.sqrt(3) * t)],
+            "lora-r8-attention (3 seeds)": [(16.0, 1.0 * t), (24.0, 2.0 * t)]}
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2 and not ax.containers  # seed bands, no error bars
+    for (label, line), band in zip(lines.items(), bands):
+        ys = band.get_paths()[0].vertices[:, 1]
+        for (y, half), got in zip(want[label], line.get_ydata()):
+            assert got == pytest.approx(y)
+            assert min(abs(ys - (y - half))) < 1e-6 and min(abs(ys - (y + half))) < 1e-6
 
 
 def test_paired_comparisons_adjust_the_language_tests_and_add_a_macro_row(study):
