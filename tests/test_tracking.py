@@ -105,3 +105,19 @@ def test_crash_and_resume_continue_the_same_mlflow_and_wandb_runs(tmp_path, tiny
     offline = _wandb_offline_files(tmp_path)
     assert len(offline) == 2 and all(p.name.endswith("-" + ids["wandb"]) for p in offline)
     assert all(any(p.glob("run-*.wandb")) for p in offline)
+
+
+def test_trackers_change_neither_a_study_cell_hash_nor_what_a_run_folder_resumes(tmp_path):
+    from lorasum.io import write_yaml
+    from lorasum.run import _check_run_dir
+    from lorasum.study.cells import config_hash
+
+    plain = parse_run_config({"method": "lora", "data": {"source": str(tmp_path / "d.jsonl")}})
+    tracked = parse_run_config({**plain.to_dict(), "tracking": ["tensorboard", "mlflow"]})
+    assert config_hash(plain) == config_hash(tracked)
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step-0000002").mkdir(parents=True)
+    write_yaml(run / "config.yaml", plain.to_dict())
+    _check_run_dir(tracked, run)  # a resume may add a tracker
+    with pytest.raises(LorasumError, match="different config"):
+        _check_run_dir(parse_run_config({**tracked.to_dict(), "training": {"lr": 1e-3}}), run)
