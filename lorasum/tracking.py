@@ -147,17 +147,16 @@ class MlflowTracker(Tracker):
     name = "mlflow"
 
     def __init__(self, uri: str | None, experiment: str | None, run_name: str):
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=uri)
+        self.uri, self.client = uri, None
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
         self.run_name = run_name
         self.run_id: str | None = None
 
     def start(self, config: dict, resume_id: str | None) -> str:
-        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
 
         try:
+            self.client = MlflowClient(tracking_uri=self.uri)
             if resume_id:
                 self.client.get_run(resume_id)
                 self.client.update_run(resume_id, status="RUNNING")
@@ -166,10 +165,11 @@ class MlflowTracker(Tracker):
                 exp = self.client.get_experiment_by_name(self.experiment)
                 exp_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
                 self.run_id = self.client.create_run(exp_id, run_name=self.run_name).info.run_id
-        except MlflowException as err:
+        except Exception as err:  # MlflowException, or ImportError for a store whose driver is missing
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             what = f"cannot continue run {resume_id}" if resume_id else "cannot start a run"
-            raise LorasumError(f"tracking: MLflow {what} at {self.client.tracking_uri}: {first} "
+            where = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or "its default store"
+            raise LorasumError(f"tracking: MLflow {what} at {where}: {first} "
                                "(set tracking.uri or MLFLOW_TRACKING_URI)") from None
         return self.run_id
 

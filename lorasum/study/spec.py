@@ -238,9 +238,12 @@ def _suggest(loc: tuple) -> str | None:
 
     parts = [p for p in loc if p not in REGIMES]
     parent = next((p for p in parts[:-1] if isinstance(p, str)), "")
-    scenario_fields = {f for cls in (FullData, LowData, ZeroShot, FewShot, MultiSource) for f in cls.model_fields}
+    regime = next((p for p in loc if p in REGIMES), None)
+    classes = {"full_data": FullData, "low_data": LowData, "zero_shot": ZeroShot, "few_shot": FewShot,
+               "multi_source": MultiSource}
+    scenario_fields = classes[regime].model_fields if regime else {}
     fields = {"": StudySpec.model_fields, "axes": Axes.model_fields, "scenarios": scenario_fields}.get(parent)
-    close = difflib.get_close_matches(str(parts[-1]), sorted(fields or ()), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(parts[-1]), sorted(set(fields or ()) - {parts[-1]}), n=1, cutoff=0.6)
     return ".".join([*map(str, parts[:-1]), close[0]]) if close else None
 
 
