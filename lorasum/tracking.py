@@ -115,17 +115,12 @@ class TensorBoardTracker(Tracker):
     def start(self, config: dict, resume_id: str | None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=self.purge_step)
+        earlier = any(self.log_dir.glob("events.out.tfevents*"))
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=self.purge_step if earlier else None)
         return None
 
     def log_params(self, config: dict) -> None:
-        import yaml
-
-        if not config:
-            return
-
-        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-        self.writer.add_text("config", "    " + text.replace("\n", "\n    "), 0)  # indented: markdown code
+        """Nothing: the config is the run folder's ``config.yaml``, beside the event files."""
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         for key, value in metrics.items():
@@ -136,7 +131,9 @@ class TensorBoardTracker(Tracker):
         self.writer.flush()
 
     def finish(self, failed: bool = False) -> None:
-        if self.writer is not None:
+        # a failed run's writer is left to the process's exit: flushing it could write into the
+        # full disk or over the file size limit that stopped the run
+        if self.writer is not None and not failed:
             self.writer.close()
 
 
@@ -277,7 +274,7 @@ class RunTracking:
             self.state = {"ids": {}, "logged_through": {}, **read_json(self.state_path)}
         self.sent_before = dict(self.state["logged_through"])
         for name in self.names:
-            # at the start (0) everything an earlier attempt logged goes, the config text included
+            # at the start (0) everything an earlier attempt logged goes
             tracker = self._build(name, resume_step + 1 if resume_step else 0)
             resume_id = self.state["ids"].get(name)
             run_id = tracker.start(self.config, resume_id)
@@ -286,8 +283,6 @@ class RunTracking:
                 tracker.log_params(self.config)
                 self.state["ids"][name] = run_id
                 self._save()
-            elif name == "tensorboard" and resume_step == 0:
-                tracker.log_params(self.config)
         self.opened = True
 
     def _save(self) -> None:
