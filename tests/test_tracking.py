@@ -121,3 +121,35 @@ def test_trackers_change_neither_a_study_cell_hash_nor_what_a_run_folder_resumes
     _check_run_dir(tracked, run)  # a resume may add a tracker
     with pytest.raises(LorasumError, match="different config"):
         _check_run_dir(parse_run_config({**tracked.to_dict(), "training": {"lr": 1e-3}}), run)
+
+
+def test_a_run_killed_before_its_first_checkpoint_logs_each_step_once(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from lorasum.tracking import RunTracking
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    store = (tmp_path / "mlruns").as_uri()
+    run = tmp_path / "run"
+    killed = RunTracking(["tensorboard", "mlflow"], run, {"training": {"lr": 0.1}}, uri=store)
+    killed.open(0)
+    for step in (1, 2):
+        killed.log({"train/loss": 1.0 / step}, step)
+    killed.flush()  # what a killed process leaves: its events on disk, its trackers never closed
+    again = RunTracking(["tensorboard", "mlflow"], run, {"training": {"lr": 0.1}}, uri=store)
+    again.open(0)  # no checkpoint: training starts over
+    for step in (1, 2, 3):
+        again.log({"train/loss": 1.0 / step}, step)
+    again.log_test({"test/rougeL": 12.5}, 3)
+    again.close()
+    events = EventAccumulator(str(run / "logs"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert [(e.step, e.value) for e in events.Scalars("test/rougeL")] == [(3, 12.5)]
+    client = MlflowClient(tracking_uri=store)
+    run_id = killed.state["ids"]["mlflow"]
+    assert again.state["ids"]["mlflow"] == run_id
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [1, 2, 3]
+    assert client.get_run(run_id).data.params["training.lr"] == "0.1"
