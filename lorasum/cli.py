@@ -249,7 +249,8 @@ def cmd_study_run(args) -> None:
 
     summary = run_study(args.spec, out_dir=args.output, shard=args.shard, dry_run=args.dry_run, cells=args.cells,
                         rerun_changed=args.rerun_changed, progress=not args.no_progress,
-                        runner_progress=args.run_progress, isolation=args.isolation, threads=args.threads)
+                        runner_progress=args.run_progress, isolation=args.isolation, threads=args.threads,
+                        overrides=args.overrides)
     if not args.dry_run and summary.get("failed"):
         raise LorasumError(f"{len(summary['failed'])} cell(s) failed: {', '.join(summary['failed'][:5])} "
                            f"(see each cell's error in {summary['study_dir']}/study.json; run again to retry)")
@@ -414,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                            required=True)
     sr = command(st, "run", help="run the cells of a study spec (resumable; finished cells are skipped)")
     sr.add_argument("spec", help="study YAML (see studies/)")
+    sr.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="override spec fields, e.g. base.training.lr=3e-4 axes.seed=[0,1,2] (values are YAML)")
     sr.add_argument("-o", "--output", help="study folder (default: the spec's output_dir)")
     sr.add_argument("--dry-run", action="store_true", help="print the expanded grid and estimated work only")
     sr.add_argument("--shard", help="i/n: run a deterministic share of the cells (1-based)")

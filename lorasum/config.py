@@ -227,6 +227,44 @@ class EvaluationConfig(_Strict):
         return {"model": v} if isinstance(v, str) else v
 
 
+class TrackingConfig(_Strict):
+    """Where training curves and the final test ROUGE are logged (see :mod:`lorasum.tracking`).
+
+    ``tracking: [tensorboard, mlflow]`` is short for ``tracking: {backends: [tensorboard, mlflow]}``.
+    ``uri`` is MLflow's tracking URI (default ``$MLFLOW_TRACKING_URI``, else MLflow's own);
+    ``experiment`` names the MLflow experiment and the W&B project (default
+    ``$MLFLOW_EXPERIMENT_NAME`` / ``$WANDB_PROJECT``, else ``lorasum``).
+    """
+
+    backends: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    uri: str | None = None
+    experiment: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"backends": data} if isinstance(data, (list, str)) else data
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _backends(cls, v: Any) -> Any:
+        import difflib
+
+        from lorasum.tracking import TRACKERS
+
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list):
+            return v
+        for name in v:
+            if name not in TRACKERS:
+                close = difflib.get_close_matches(str(name).lower(), TRACKERS, n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ValueError(f"unknown tracker '{name}'; {hint}choose from {', '.join(TRACKERS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"trackers repeat: {v}")
+        return v
+
+
 class RunConfig(_Strict):
     """One training run: base model, data, method, training and generation settings."""
 
@@ -238,6 +276,7 @@ class RunConfig(_Strict):
     # Optional starting point: a run folder or adapter to continue from (few-shot transfer).
     init_from: str | None = None
     evaluation: EvaluationConfig | None = None
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +293,8 @@ class RunConfig(_Strict):
         out = self.model_dump(mode="json")
         if out.get("evaluation") is None:
             out.pop("evaluation", None)  # runs without it keep the dict (and cell hashes) they had before
+        if out.get("tracking") == TrackingConfig().model_dump(mode="json"):
+            out.pop("tracking")  # likewise for the default tracking
         return out
 
 

@@ -126,8 +126,19 @@ def resolve_aliases(data: dict) -> dict:
     return data
 
 
+def _index(node: list, key: str, item: str, where: str) -> int:
+    if not key.isdigit() or int(key) >= len(node):
+        raise LorasumError(f"override '{item}': {where} is a list of {len(node)}; "
+                           f"index it with a number from 0 to {len(node) - 1}")
+    return int(key)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Return a copy of a raw run mapping with ``dotted.path=value`` strings applied in order."""
+    """Return a copy of a raw mapping with ``dotted.path=value`` strings applied in order.
+
+    A number indexes a list (``scenarios.0.shots=[16]`` in a study spec); a ``model`` or
+    ``method`` given by name alone is opened into ``{name: ...}`` when a field under it is set.
+    """
     data = copy.deepcopy(data or {})
     for item in overrides:
         path, eq, text = item.partition("=")
@@ -140,8 +151,18 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         *parents, leaf = path.strip().split(".")
         node = data
         for i, p in enumerate(parents):
-            node = _section(node, p) if i == 0 else node.setdefault(p, {})
-            if not isinstance(node, dict):
+            if isinstance(node, list):
+                node = node[_index(node, p, item, ".".join(parents[:i]))]
+            elif isinstance(node.get(p), list):
+                node = node[p]
+            elif i == 0 or (p in ("model", "method") and isinstance(node.get(p), str)):
+                node = _section(node, p)
+            else:
+                node = node.setdefault(p, {})
+            if not isinstance(node, (dict, list)):
                 raise LorasumError(f"override '{item}': {'.'.join(parents[:i + 1])} is not a section")
-        node[leaf] = value
+        if isinstance(node, list):
+            node[_index(node, leaf, item, ".".join(parents))] = value
+        else:
+            node[leaf] = value
     return data

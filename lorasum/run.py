@@ -21,6 +21,7 @@ from lorasum.errors import LorasumError
 from lorasum.io import read_json, write_json, write_yaml
 from lorasum.methods import artifact_sizes, find_artifact, method_of
 from lorasum.models.load import check_precision, count_parameters, family, load_base, load_model_config
+from lorasum.tracking import RunTracking, closed_on_error, test_metrics
 from lorasum.train import Trainer, make_accelerator
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,14 @@ def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
 
         old = yaml.safe_load(saved.read_text(encoding="utf-8"))
         started = any(run_dir.glob("checkpoints/step-*")) or any((run_dir / n).exists() for n in ("adapter", "model"))
-        if old != cfg.to_dict() and started:
+        # where a run is tracked does not change what it computes: a resume may add a tracker
+        if _without_tracking(old) != _without_tracking(cfg.to_dict()) and started:
             raise LorasumError(f"{run_dir} holds a run with a different config ({saved}); "
                                "use a new output folder or delete the old one")
+
+
+def _without_tracking(config: dict | None) -> dict | None:
+    return {k: v for k, v in config.items() if k != "tracking"} if isinstance(config, dict) else config
 
 
 def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool = True,
@@ -98,6 +104,8 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
     if acc.is_main_process:
         write_yaml(run_dir / "config.yaml", config.to_dict())
     cache = Path(cache_dir) if cache_dir else run_dir / "cache"
+    # before any data is read: a tracker whose package is missing fails here
+    tracking = RunTracking.from_config(config, run_dir) if acc.is_main_process else None
 
     from transformers import set_seed
 
@@ -124,9 +132,9 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
             val_features = encode(val_rows, tokenizer, fam, config, cache)
         trainer = Trainer(model, train_features, val_features, config.training, run_dir,
                           pad_token_id=tokenizer.pad_token_id, is_decoder_only=fam == "decoder",
-                          accelerator=acc, progress=progress)
+                          accelerator=acc, progress=progress, tracking=tracking)
         faults.check_output_space(run_dir, model, config.training.keep_checkpoints, config.training.optimizer)
-        with faults.failures_recorded(run_dir):
+        with faults.failures_recorded(run_dir), closed_on_error(tracking):
             result = trainer.train()
         model = acc.unwrap_model(trainer.model)
         train_info = {**result.to_dict(), "trainable_params": trainable, "total_params": total}
@@ -140,9 +148,11 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
 
     test_rows = [ex for rows in data.test.values() for ex in rows]
     t0 = time.perf_counter()
-    rouge, faithfulness, scorer = evaluate_examples(
-        model, tokenizer, fam, test_rows, config.generation, run_dir, prompt_template=config.model.prompt_template,
-        accelerator=acc, progress=progress, faithfulness=config.evaluation.faithfulness if config.evaluation else None)
+    with closed_on_error(tracking):
+        rouge, faithfulness, scorer = evaluate_examples(
+            model, tokenizer, fam, test_rows, config.generation, run_dir, prompt_template=config.model.prompt_template,
+            accelerator=acc, progress=progress,
+            faithfulness=config.evaluation.faithfulness if config.evaluation else None)
     eval_seconds = time.perf_counter() - t0
     sizes = artifact_sizes(artifact_dir)  # weights only; the tokenizer is reported apart
     metrics = {
@@ -183,6 +193,10 @@ def train_and_evaluate(config: RunConfig, run_dir: str | Path, *, progress: bool
         "scorer": scorer,
         "generation": decoding_record(model, tokenizer, config.generation, is_decoder_only=fam == "decoder"),
     }
+    if tracking is not None:
+        tracking.open(train_info["steps"])  # already open unless training finished in an earlier process
+        tracking.log_test(test_metrics(rouge), train_info["steps"])
+        tracking.close()
     if acc.is_main_process:
         from lorasum.card import write_model_card
 

@@ -267,8 +267,10 @@ class Trainer:
 
     def __init__(self, model, train_features: list[dict], val_features: list[dict], cfg: TrainingConfig,
                  out_dir: Path, *, pad_token_id: int, is_decoder_only: bool = False,
-                 accelerator: Accelerator | None = None, progress: bool = True):
+                 accelerator: Accelerator | None = None, progress: bool = True, tracking=None):
         self.cfg = cfg
+        # a run's trackers (lorasum.tracking.RunTracking), left open for its test scores; default: TensorBoard
+        self.tracking = tracking
         self.out_dir = Path(out_dir)
         self.ckpt_root = self.out_dir / "checkpoints"
         self.is_decoder_only = is_decoder_only
@@ -424,7 +426,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def train(self) -> TrainResult:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        from torch.utils.tensorboard import SummaryWriter
+        from lorasum.tracking import RunTracking
 
         memory_kind = reset_peak_memory()
         ckpt = latest_checkpoint(self.ckpt_root)
@@ -436,10 +438,12 @@ class Trainer:
         start_step = self.state["step"]
         if show and ckpt is not None:
             print(f"resuming from step {start_step} of {self.total_steps} ({ckpt})", file=sys.stderr, flush=True)
-        # events a killed run wrote after its last checkpoint are dropped, so the steps it replays
-        # are not logged twice
-        writer = (SummaryWriter(str(self.out_dir / "logs"), purge_step=start_step + 1 if ckpt is not None else None)
-                  if self.acc.is_main_process else None)
+        # events a killed run wrote after its last checkpoint are dropped (TensorBoard) or not sent
+        # again (MLflow, W&B), so the steps it replays are logged once
+        writer = None
+        if self.acc.is_main_process:
+            writer = self.tracking or RunTracking(["tensorboard"], self.out_dir, {})
+            writer.open(start_step)
         unwrapped = self.acc.unwrap_model(self.model)
         self.model.train()
         accum = self.cfg.grad_accum
@@ -507,9 +511,8 @@ class Trainer:
                     self.state["history"].append({"step": step, "train_loss": mean_loss,
                                                   "lr": self.scheduler.get_last_lr()[0]})
                     if writer:
-                        writer.add_scalar("train/loss", mean_loss, step)
-                        writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
-                        writer.add_scalar("train/tokens_per_second", tps, step)
+                        writer.log({"train/loss": mean_loss, "train/lr": self.scheduler.get_last_lr()[0],
+                                    "train/tokens_per_second": tps}, step)
                     running_loss.zero_()
                     running_labels.zero_()
                     running_tokens.zero_()
@@ -519,7 +522,7 @@ class Trainer:
                     if val is not None:
                         self.state["history"].append({"step": step, "validation_loss": val})
                         if writer:
-                            writer.add_scalar("validation/loss", val, step)
+                            writer.log({"validation/loss": val}, step)
                     if self._after_eval(val):
                         self.state["stopped_early"] = True
                     tick = time.perf_counter()
@@ -531,7 +534,9 @@ class Trainer:
                 stop = done
                 if not done:
                     faults.stop_after_step(step, self.save_checkpoint)
-        if writer:
+        if writer is not None and writer is self.tracking:
+            writer.flush()  # the run logs its test scores to the same trackers, then closes them
+        elif writer is not None:
             writer.close()
         best = self.ckpt_root / "best.pt"
         if self.cfg.early_stopping_patience and best.exists():

@@ -1,4 +1,6 @@
 """Logs when output is not a terminal, resume messages, and TensorBoard after a resume."""
+import json
+
 import pytest
 import yaml
 
@@ -46,6 +48,13 @@ def test_plain_log_lines_resume_and_tensorboard_without_duplicates(tmp_path, tin
     events = EventAccumulator(str(out / "logs"))
     events.Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+    assert [e.step for e in events.Scalars("validation/loss")] == [2, 4, 6]
+    # the test ROUGE of metrics.json, at the last training step
+    metrics = json.loads((out / "metrics.json").read_text())
+    for tag, value in [("test/rougeL", metrics["rouge"]["overall"]["rougeL"]["mean"]),
+                       ("test/ru/rouge2", metrics["rouge"]["per_lang"]["ru"]["rouge2"]["mean"]),
+                       ("test/en/rouge1_ci_high", metrics["rouge"]["per_lang"]["en"]["rouge1"]["mean_ci"][1])]:
+        assert [(e.step, round(e.value, 4)) for e in events.Scalars(tag)] == [(6, value)], tag
 
     assert main(["train", str(path), "-o", str(out)]) == 0
     assert "finished run: returning its stored results" in capsys.readouterr().err

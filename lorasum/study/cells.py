@@ -127,6 +127,7 @@ def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
     from lorasum.study.fingerprints import data_fingerprint, model_fingerprint
 
     d = config.to_dict()
+    d.pop("tracking", None)  # where a cell's curves are logged, never what it computes
     for section, keys in NO_EFFECT.items():
         for key in keys:
             d[section].pop(key, None)

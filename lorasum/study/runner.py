@@ -2,8 +2,9 @@
 
 Layout of a study folder::
 
-    study.yaml            the spec as last run
-    study.json            manifest: every cell, its hash, shard and status (rewritten atomically)
+    study.yaml            the spec as last run (command-line overrides applied)
+    study.json            manifest: every cell, its hash, shard and status, the overrides given
+                          (rewritten atomically)
     runs/<cell id>/       one run folder per cell: cell.json (axes + config hash), .lock while it
                           runs, and the runner's own files (metrics.json last = complete)
     cache/                shared inputs: the tiny demo model, the runner's data cache
@@ -38,7 +39,7 @@ from lorasum.errors import LorasumError
 from lorasum.io import atomic_write_text, read_json, write_json, write_yaml
 from lorasum.study.cells import Cell, estimate_steps, expand, parse_shard, select_shard, shard_index
 from lorasum.study.resources import BUILTIN_PREFIX, materialize, train_sizes
-from lorasum.study.spec import StudySpec, load_study_spec
+from lorasum.study.spec import StudySpec, load_study_spec, read_study_yaml
 from lorasum.study.worker import CellProcessError, preload, run_forked, single_threaded_parent
 
 Runner = Callable[..., dict]
@@ -53,10 +54,11 @@ def default_study_dir(spec: StudySpec) -> Path:
     return Path(spec.output_dir) if spec.output_dir else Path("runs") / spec.name
 
 
-def load_study(spec_path: str | Path) -> tuple[StudySpec, list[Cell]]:
-    """Validate a study YAML and expand it into cells (parents first)."""
-    spec = load_study_spec(spec_path)
-    return spec, expand(spec, str(spec_path))
+def load_study(spec_path: str | Path, overrides: list[str] | None = None) -> tuple[StudySpec, list[Cell]]:
+    """Validate a study YAML (with optional ``dotted.path=value`` overrides) and expand it into cells
+    (parents first)."""
+    spec = load_study_spec(spec_path, overrides)
+    return spec, expand(spec, f"{spec_path} (with overrides)" if overrides else str(spec_path))
 
 
 # --------------------------------------------------------------------------- locks
@@ -152,7 +154,7 @@ def _read_cell_json(d: Path) -> dict | None:
 
 
 def write_manifest(study_dir: Path, spec: StudySpec, cells: list[Cell], spec_path: str | Path | None = None,
-                   shards: int | None = None) -> dict:
+                   shards: int | None = None, overrides: list[str] | None = None) -> dict:
     """Rewrite ``study.json`` from the cell folders (the folders are the truth)."""
     where = shard_index(cells, shards) if shards else {}
     entries = []
@@ -162,7 +164,7 @@ def write_manifest(study_dir: Path, spec: StudySpec, cells: list[Cell], spec_pat
     counts: dict[str, int] = {}
     for e in entries:
         counts[e["status"]] = counts.get(e["status"], 0) + 1
-    manifest = {"name": spec.name, "spec": str(spec_path) if spec_path else None,
+    manifest = {"name": spec.name, "spec": str(spec_path) if spec_path else None, "overrides": list(overrides or []),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "counts": counts, "cells": entries}
     write_json(Path(study_dir) / "study.json", manifest)
     return manifest
@@ -335,8 +337,14 @@ def run_study(
     console: Console | None = None,
     isolation: str | None = None,
     threads: int | None = None,
+    overrides: list[str] | None = None,
 ) -> dict:
     """Run (or with ``dry_run`` only list) the cells of a study; return a summary dict.
+
+    ``overrides`` (``base.training.lr=3e-4``, ``axes.seed=[0,1,2]``) change the spec as read;
+    they enter the cells' configs, hence their hashes, so a later run with other overrides
+    (or none) finds those cells changed. ``study.yaml`` keeps the spec as run, overrides
+    applied, and ``study.json`` lists them.
 
     ``shard="i/n"`` runs a deterministic 1-based share of the cells; ``cells`` keeps only
     cells whose id matches one of the glob patterns (their parents are kept too).
@@ -351,7 +359,7 @@ def run_study(
     torch's thread count in each cell; see :func:`cell_threads` for the default.
     """
     console = console or Console(width=shutil.get_terminal_size((200, 40)).columns, quiet=not progress and not dry_run)
-    spec, all_cells = load_study(spec_path)
+    spec, all_cells = load_study(spec_path, overrides)
     study_dir = Path(out_dir) if out_dir else default_study_dir(spec)
     shard_t = parse_shard(shard)
     selected = select_shard(all_cells, shard_t)
@@ -368,16 +376,23 @@ def run_study(
     changed = [c for c in selected if cell_status(study_dir, c) == "changed"]
     if changed and not rerun_changed:
         ids = ", ".join(c.id for c in changed[:5]) + (" ..." if len(changed) > 5 else "")
+        before = _last_overrides(study_dir)
+        was = (f"; they ran with the overrides {' '.join(before)}" if before and before != list(overrides or [])
+               else "")
         raise LorasumError(
             f"{spec_path}: {len(changed)} cell(s) were run with a different config than the spec now gives "
-            f"({ids}); pass --rerun-changed to move their old folders to {study_dir / 'stale'} and run them again"
+            f"({ids}){was}; pass --rerun-changed to move their old folders to {study_dir / 'stale'} "
+            "and run them again"
         )
     study_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(study_dir / "study.yaml", Path(spec_path).read_text(encoding="utf-8"))
+    if overrides:
+        write_yaml(study_dir / "study.yaml", read_study_yaml(spec_path, overrides))
+    else:
+        atomic_write_text(study_dir / "study.yaml", Path(spec_path).read_text(encoding="utf-8"))
     for c in changed:
         dest = _move_aside(study_dir, c)
         console.print(f"[yellow]moved aside[/] {c.id} (config changed) -> {dest}")
-    write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
+    write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None, overrides)
 
     run = runner or _default_runner()
     kwargs = _runner_kwargs(run, study_dir, runner_progress)
@@ -428,11 +443,18 @@ def run_study(
             rl = result.get("rouge", {}).get("overall", {}).get("rougeL", {}).get("mean")
             score = f"ROUGE-L {rl:.2f}" if isinstance(rl, (int, float)) else ""
             console.print(f"[green]{tag} ✓ {c.id}[/] {_fmt_seconds(dt)} {score}  ETA {_fmt_seconds(eta)}")
-        write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
-    manifest = write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None)
+        write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None, overrides)
+    manifest = write_manifest(study_dir, spec, all_cells, spec_path, shard_t[1] if shard_t else None, overrides)
     console.print("study " + spec.name + ": " + ", ".join(f"{len(v)} {k}" for k, v in outcome.items() if v)
                   + f" -> {study_dir}")
     return {"study_dir": str(study_dir), "dry_run": False, **outcome, "counts": manifest["counts"]}
+
+
+def _last_overrides(study_dir: Path) -> list[str]:
+    try:
+        return list(read_json(Path(study_dir) / "study.json").get("overrides") or [])
+    except (OSError, ValueError):
+        return []
 
 
 def _by_id(cells: list[Cell], cid: str) -> Cell:

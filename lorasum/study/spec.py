@@ -232,13 +232,30 @@ class StudySpec(_Strict):
             raise LorasumError(_format(err, f"{source}: scenario {scenario.label}: axes")) from None
 
 
+def _suggest(loc: tuple) -> str | None:
+    """A "did you mean" path for an unknown study field at ``loc``, or None."""
+    import difflib
+
+    parts = [p for p in loc if p not in REGIMES]
+    parent = next((p for p in parts[:-1] if isinstance(p, str)), "")
+    regime = next((p for p in loc if p in REGIMES), None)
+    classes = {"full_data": FullData, "low_data": LowData, "zero_shot": ZeroShot, "few_shot": FewShot,
+               "multi_source": MultiSource}
+    scenario_fields = classes[regime].model_fields if regime else {}
+    fields = {"": StudySpec.model_fields, "axes": Axes.model_fields, "scenarios": scenario_fields}.get(parent)
+    close = difflib.get_close_matches(str(parts[-1]), sorted(set(fields or ()) - {parts[-1]}), n=1, cutoff=0.6)
+    return ".".join([*map(str, parts[:-1]), close[0]]) if close else None
+
+
 def _format(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if p not in REGIMES)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling and where it is nested)"
+            hint = _suggest(e["loc"])
+            msg = f"unknown field; did you mean {hint}?" if hint else \
+                "unknown field (check its spelling and where it is nested)"
         elif e["type"] == "union_tag_invalid":
             msg = f"regime must be one of {', '.join(REGIMES)}"
         elif e["type"] == "union_tag_not_found":
@@ -269,6 +286,15 @@ def parse_study_spec(data: dict, source: str = "<study>") -> StudySpec:
     return spec
 
 
-def load_study_spec(path: str | Path) -> StudySpec:
-    """Read and validate a study YAML file."""
-    return parse_study_spec(read_yaml(path), str(path))
+def read_study_yaml(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """A study YAML file as a raw mapping, with ``dotted.path=value`` overrides applied
+    (``base.training.lr=3e-4``, ``axes.seed=[0,1,2]``, ``scenarios.0.shots=[16]``)."""
+    from lorasum.overrides import apply_overrides
+
+    data = read_yaml(path)
+    return apply_overrides(data, overrides) if overrides else data
+
+
+def load_study_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
+    """Read and validate a study YAML file, with optional overrides (see :func:`read_study_yaml`)."""
+    return parse_study_spec(read_study_yaml(path, overrides), f"{path} (with overrides)" if overrides else str(path))
