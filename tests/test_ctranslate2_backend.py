@@ -149,13 +149,17 @@ def test_a_conversion_finished_by_another_process_is_used(demo, tmp_path, monkey
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [key]  # no temporary folder left behind
 
 
-def test_settings_ctranslate2_cannot_reproduce_are_refused(demo, tiny_run_config):
+def test_settings_ctranslate2_cannot_reproduce_are_refused(demo, tiny_bart, tiny_run_config):
     from lorasum.config import parse_run_config
+    from lorasum.evaluate import load_for_inference
 
     model, tok, cache = demo
-    with pytest.raises(LorasumError, match=r"^generation\.backend: ctranslate2 decodes encoder-decoder"):
+    with pytest.raises(LorasumError, match=r"^generation\.backend: ctranslate2 decodes T5/mT5 models only; its n-gram"):
         generate_summaries(model, tok, TEXTS[:1], GenerationConfig(backend="ctranslate2"), is_decoder_only=True,
                            progress=False)
+    bart, bart_tok, _ = load_for_inference(str(tiny_bart))
+    with pytest.raises(LorasumError, match=r"^generation\.backend: ctranslate2 decodes T5/mT5 .*not bart\."):
+        generate_summaries(bart, bart_tok, TEXTS[:1], GenerationConfig(backend="ctranslate2"), progress=False)
     with pytest.raises(LorasumError, match=r"^generation\.compute_type: float16 is not available on cpu"):
         ct2.generate_summaries(model, tok, TEXTS[:1], GenerationConfig(backend="ctranslate2", compute_type="float16"),
                                progress=False, cache=cache)

@@ -15,9 +15,11 @@ the key hashes the weights, the model and tokenizer configuration, CTranslate2's
 and the compute type. A second evaluation of the same weights loads the converted model.
 
 Written here because no library maps a lorasum decoding configuration onto CTranslate2's
-options, or caches a converted model by its weights. Decoder-only models are refused:
-CTranslate2's n-gram blocking also sees a prompt that is fed through its decoding loop, so
-it would ban the article's n-grams in the summary (lorasum blocks only generated tokens).
+options, or caches a converted model by its weights. T5/mT5 only, the family checked
+against transformers: decoder-only models are refused because CTranslate2's n-gram
+blocking also sees a prompt fed through its decoding loop (it would ban the article's
+n-grams in the summary; lorasum blocks only generated tokens), and BART/mBART because
+transformers 5 configs lack fields the converter reads (``normalize_before``).
 """
 from __future__ import annotations
 
@@ -34,12 +36,14 @@ from lorasum import faults
 from lorasum.config import GenerationConfig
 from lorasum.data.features import cut_source
 from lorasum.errors import LorasumError
-from lorasum.models.langcodes import lang_codes, source_ids, tokenizer_lang_code
+from lorasum.models.langcodes import source_ids
 
 # bump when what a converted folder holds changes: older cache entries are then not reused
 CACHE_FORMAT = 1
 # see decoding_options
 PATIENCE = 2.0
+# checked against the transformers backend; BART/mBART convert differently under transformers 5
+SUPPORTED_MODEL_TYPES = ("t5", "mt5")
 # config entries that differ between a model in training and the same weights loaded again
 _VOLATILE_CONFIG = {"_name_or_path", "use_cache", "transformers_version", "dtype", "torch_dtype", "architectures"}
 
@@ -54,14 +58,18 @@ def ctranslate2_version() -> str:
     return ctranslate2.__version__
 
 
-def check_supported(cfg: GenerationConfig, *, is_decoder_only: bool, device: str = "cpu") -> None:
-    """Refuse, with the field to change, settings CTranslate2 cannot decode as lorasum does."""
+def check_supported(cfg: GenerationConfig, *, is_decoder_only: bool, model_type: str | None = None,
+                    device: str = "cpu") -> None:
+    """Refuse, with the field to change, models and settings CTranslate2 cannot decode as lorasum does."""
     import ctranslate2
 
     if is_decoder_only:
-        raise LorasumError("generation.backend: ctranslate2 decodes encoder-decoder models (mT5, mBART) only; "
-                           "its n-gram blocking would also ban the prompt's n-grams in a decoder-only model's "
-                           "summary. Set generation.backend: transformers")
+        raise LorasumError("generation.backend: ctranslate2 decodes T5/mT5 models only; its n-gram blocking would "
+                           "also ban the prompt's n-grams in a decoder-only model's summary. "
+                           "Set generation.backend: transformers")
+    if model_type is not None and model_type not in SUPPORTED_MODEL_TYPES:
+        raise LorasumError(f"generation.backend: ctranslate2 decodes T5/mT5 models only (checked against "
+                           f"transformers), not {model_type}. Set generation.backend: transformers")
     supported = ctranslate2.get_supported_compute_types(device)
     if cfg.compute_type not in supported:
         raise LorasumError(f"generation.compute_type: {cfg.compute_type} is not available on {device} "
@@ -194,18 +202,13 @@ def backend_record(cfg: GenerationConfig) -> dict:
     return {"version": ctranslate2_version(), "compute_type": cfg.compute_type, "options": decoding_options(cfg)}
 
 
-def _target_prefixes(tokenizer, summary_langs: list[str] | None, n: int) -> list[list[str]] | None:
-    """Each summary starts with its language's code where the tokenizer has codes (mBART's forced BOS)."""
-    codes = lang_codes(tokenizer)
-    if not codes or not summary_langs:
-        return None
-    return [[tokenizer.convert_ids_to_tokens(codes[tokenizer_lang_code(tokenizer, lang)])] for lang in summary_langs]
-
-
 def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig, *, langs: list[str] | None = None,
                        summary_langs: list[str] | None = None, accelerator=None, progress: bool = True,
                        cache: str | Path | None = None) -> list[str]:
-    """One summary per article, as :func:`lorasum.generate.generate_summaries` makes them, decoded by CTranslate2."""
+    """One summary per article, as :func:`lorasum.generate.generate_summaries` makes them, decoded by CTranslate2.
+
+    ``summary_langs`` is accepted for the same call shape; T5/mT5 mark no language in the summary.
+    """
     import ctranslate2
     from rich.progress import Progress
 
@@ -215,7 +218,8 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         return []
     device = accelerator.device if accelerator is not None else next(model.parameters()).device
     ct2_device = "cuda" if device.type == "cuda" else "cpu"
-    check_supported(cfg, is_decoder_only=False, device=ct2_device)
+    check_supported(cfg, is_decoder_only=False, model_type=getattr(model.config, "model_type", None),
+                    device=ct2_device)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     path = converted_model(model, tokenizer, cfg.compute_type, cache=cache)
     translator = ctranslate2.Translator(str(path), device=ct2_device, compute_type=cfg.compute_type,
@@ -223,7 +227,6 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                                         intra_threads=torch.get_num_threads(), inter_threads=1)
     enc = source_ids(tokenizer, cut_source(texts, cfg.max_source_length), langs or ["en"] * len(texts),
                      cfg.max_source_length)
-    prefixes = _target_prefixes(tokenizer, summary_langs or langs, len(texts))
     batches = length_batches([len(e) for e in enc], cfg.batch_size, cfg.max_source_length)
     mine = batches[rank::world]
     options = decoding_options(cfg)
@@ -233,8 +236,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         for batch_idx in mine:
             faults.check_stop("generation")
             source = [tokenizer.convert_ids_to_tokens(enc[i]) for i in batch_idx]
-            prefix = [prefixes[i] for i in batch_idx] if prefixes else None
-            results = translator.translate_batch(source, target_prefix=prefix, **options)
+            results = translator.translate_batch(source, **options)
             ids = [tokenizer.convert_tokens_to_ids(r.hypotheses[0]) for r in results]
             for i, text in zip(batch_idx, tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 out[i] = text.strip()
