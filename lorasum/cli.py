@@ -374,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="never repeat an n-gram of this size (default: the run's, else 2)")
         sp.add_argument("--backend", choices=["transformers", "ctranslate2"],
                         help="decoding engine (default: the run's, else transformers); see docs/generation-backends.md")
-        sp.add_argument("--compute-type", help="ctranslate2 only: float32 (default) or int8, int8_float32, float16, "
-                        "bfloat16 (these change the summaries)")
+        sp.add_argument("--compute-type", choices=["float32", "int8", "int8_float32", "float16", "bfloat16",
+                                                   "int8_float16", "int8_bfloat16"],
+                        help="ctranslate2 only: float32 (default); the others change the summaries")
 
     e = command(sub, "evaluate", help="generate for a test split and score it")
     e.add_argument("model", help="run folder, model folder or hub id")

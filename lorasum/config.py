@@ -191,7 +191,7 @@ class GenerationConfig(_Strict):
     max_source_length: int = Field(default=512, ge=8)
     max_target_length: int = Field(default=84, ge=2)
     batch_size: int = Field(default=16, ge=1)
-    # ctranslate2: the same decoding by CTranslate2's C++ engine (encoder-decoder models; docs/generation-backends.md)
+    # ctranslate2: the same decoding by CTranslate2's C++ engine (T5/mT5; docs/generation-backends.md)
     backend: Literal["transformers", "ctranslate2"] = "transformers"
     # ctranslate2 only; anything but float32 rounds the weights and changes the summaries
     compute_type: Literal["float32", "int8", "int8_float32", "float16", "bfloat16", "int8_float16",

@@ -137,7 +137,7 @@ def decoding_config(model, tokenizer, cfg: GenerationConfig, *, is_decoder_only:
 
 
 def decoding_record(model, tokenizer, cfg: GenerationConfig, *, is_decoder_only: bool = False) -> dict:
-    """What a metrics file records about decoding: ``cfg`` and the exact transformers settings used."""
+    """What a metrics file records about decoding: ``cfg`` and the exact settings of its backend."""
     scope = "generated tokens" if is_decoder_only else "decoder tokens"
     if cfg.backend == "ctranslate2":
         from lorasum.backends.ctranslate2 import backend_record

@@ -177,3 +177,23 @@ def test_the_default_backend_leaves_run_configs_and_their_hashes_as_before(tiny_
     fast = tiny_run_config(demo_model_path(), "lora", generation__backend="ctranslate2")
     assert fast.to_dict()["generation"]["backend"] == "ctranslate2"
     assert config_hash(fast) != config_hash(default)
+
+
+def test_evaluate_command_takes_the_backend_flags(lora_run, monkeypatch, capsys):
+    from lorasum.cli import main
+
+    run, _, _, cache = lora_run
+    monkeypatch.setenv("LORASUM_CACHE", str(cache))
+    assert main(["evaluate", str(run), "--name", "hf", "--backend", "transformers", "--no-progress",
+                 "--resamples", "20"]) == 0
+    assert main(["evaluate", str(run), "--name", "int8", "--backend", "ctranslate2", "--compute-type", "int8",
+                 "--no-progress", "--resamples", "20"]) == 0
+    hf = json.loads((run / "evaluations" / "hf" / "metrics.json").read_text(encoding="utf-8"))["generation"]
+    int8 = json.loads((run / "evaluations" / "int8" / "metrics.json").read_text(encoding="utf-8"))["generation"]
+    assert hf["backend"] == "transformers" and "ctranslate2" not in hf
+    assert int8["ctranslate2"]["compute_type"] == "int8" and int8["ctranslate2"]["options"]["beam_size"] == 1
+    # the run itself was evaluated by ctranslate2 in float32: transformers wrote the same summaries
+    assert (run / "evaluations" / "hf" / "predictions.jsonl").read_text(encoding="utf-8") == \
+        (run / "predictions.jsonl").read_text(encoding="utf-8")
+    assert main(["evaluate", str(run), "--backend", "transformers", "--compute-type", "int8", "--no-progress"]) == 2
+    assert "compute_type applies to backend: ctranslate2" in capsys.readouterr().err

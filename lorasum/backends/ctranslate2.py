@@ -2,8 +2,10 @@
 
 CTranslate2 runs the same weights through a C++ inference engine: beam search with the
 same length penalty (a finished hypothesis scores ``sum of log-probs / length **
-length_penalty``, as in transformers), n-gram blocking and no cache copies between steps.
-Everything else stays lorasum's: the articles are tokenized, cut and batched exactly as
+length_penalty``, as in transformers) and n-gram blocking, which differs in one respect:
+CTranslate2 renormalises the probabilities of the tokens left after a ban, transformers
+does not, so beams with blocking can rank differently (docs/generation-backends.md has the
+measured agreement). Everything else stays lorasum's: the articles are tokenized, cut and batched exactly as
 for the transformers backend (:func:`lorasum.generate.length_batches`), and the summary
 tokens are decoded by the same tokenizer.
 
