@@ -152,7 +152,10 @@ def _cpu_copy(model):
 
 
 def cache_dir() -> Path:
-    """Where converted models are kept: ``<lorasum cache>/ctranslate2`` (``$LORASUM_CACHE``, else ``~/.cache/lorasum``)."""
+    """Where converted models are kept: ``<cache root>/ctranslate2``.
+
+    The root is ``$LORASUM_CACHE``, else ``~/.cache/lorasum``.
+    """
     from lorasum.builtins import cache_root
 
     return cache_root() / "ctranslate2"
