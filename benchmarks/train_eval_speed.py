@@ -78,6 +78,8 @@ def parse_args(argv=None):
     p.add_argument("--vocab", type=int, default=0, help="0: byte tokenizer (384 ids); N: a BPE tokenizer trained "
                    "on the benchmark text and an LM head of N rows (32000: mT5-like cost profile)")
     p.add_argument("--no-padded", action="store_true", help="skip the padded-to-max peer (extra column)")
+    p.add_argument("--no-ct2", action="store_true", help="skip the lorasum+ct2 column (generation.backend: "
+                   "ctranslate2; skipped anyway when ctranslate2 is not installed)")
     p.add_argument("--skip-full", action="store_true", help="skip the lorasum full fine-tuning run (memory table)")
     return p.parse_args(argv)
 
@@ -186,6 +188,41 @@ def lorasum_evaluate(model, tok, cfg, test_rows, out_dir: Path):
     seconds = time.perf_counter() - t0
     preds = [json.loads(line)["prediction"] for line in (out_dir / "predictions.jsonl").read_text().splitlines()]
     return preds, rouge, seconds
+
+
+def ct2_available(args) -> bool:
+    if args.no_ct2:
+        return False
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def ct2_convert(model, tok, cache: Path) -> float:
+    """Convert the trained weights once (what the first ctranslate2 evaluation of a run does); seconds taken."""
+    from lorasum.backends.ctranslate2 import converted_model
+
+    t0 = time.perf_counter()
+    converted_model(model, tok, "float32", cache=cache)
+    return time.perf_counter() - t0
+
+
+def lorasum_ct2_evaluate(model, tok, cfg, test_rows, out_dir: Path):
+    """lorasum_evaluate with generation.backend: ctranslate2 (the conversion is cached by then)."""
+    gen = cfg.generation.model_copy(update={"backend": "ctranslate2"})
+    return lorasum_evaluate(model, tok, cfg.model_copy(update={"generation": gen}), test_rows, out_dir)
+
+
+def print_ct2_agreement(preds: dict, test_rows) -> None:
+    """Share of identical predictions and ROUGE-L difference, ctranslate2 against transformers on the same weights."""
+    from lorasum.backends.ctranslate2 import agreement
+
+    a = agreement(preds["lorasum"], preds["lorasum+ct2"], [r["summary"] for r in test_rows],
+                  [r["lang"] for r in test_rows])
+    print(f"lorasum+ct2 vs lorasum (same weights): identical predictions {a['identical']:.1%} of {a['n']}; "
+          f"mean ROUGE-L {a['rougeL_other']:.2f} vs {a['rougeL_reference']:.2f} (diff {a['rougeL_diff']:+.2f})")
 
 
 # -- the peer: Seq2SeqTrainer + peft, at its best (dynamic padding) or padded to the maximum ------
@@ -420,12 +457,20 @@ def main(argv=None) -> int:
 
     print("evaluating (every side decodes the weights lorasum trained) ...", flush=True)
     warm_up(l_model, tok, test_rows)
-    evals = {side: [] for side in sides}
+    ct2 = ct2_available(args)
+    if ct2:
+        os.environ["LORASUM_CACHE"] = str(work / "cache")
+        ct2_seconds = ct2_convert(l_model, l_tok, work / "cache" / "ctranslate2")
+    evals = {side: [] for side in sides + (["lorasum+ct2"] if ct2 else [])}
     preds, rouges = {}, {}
     for _ in range(args.repeats):
         (p, rg, t), load = _timed(lorasum_evaluate, l_model, l_tok, cfg, test_rows, work / "lorasum-eval")
         evals["lorasum"].append({"seconds": t, "loadavg": load})
         preds["lorasum"], rouges["lorasum"] = p, rg
+        if ct2:
+            (p, rg, t), load = _timed(lorasum_ct2_evaluate, l_model, l_tok, cfg, test_rows, work / "ct2-eval")
+            evals["lorasum+ct2"].append({"seconds": t, "loadavg": load})
+            preds["lorasum+ct2"], rouges["lorasum+ct2"] = p, rg
         for side in sides[1:]:
             (p, rg, t), load = _timed(baseline_evaluate, args, l_model, tok, test_rows,
                                       work / f"{side.replace(' ', '-')}-eval", side == "padded peer")
@@ -459,6 +504,14 @@ def main(argv=None) -> int:
         print(f"evaluation speed {side} / lorasum: {ev[side]['min'] / ev['lorasum']['min']:.2f}x (min), "
               f"{ev[side]['median'] / ev['lorasum']['median']:.2f}x (median)"
               + ("   (target >= 2x)" if side == "peer" else ""))
+    if ct2:
+        for side in sides:
+            print(f"evaluation speed {side} / lorasum+ct2: {ev[side]['min'] / ev['lorasum+ct2']['min']:.2f}x (min), "
+                  f"{ev[side]['median'] / ev['lorasum+ct2']['median']:.2f}x (median)"
+                  + ("   (target >= 2x)" if side == "peer" else ""))
+        print(f"lorasum+ct2: one conversion of the trained weights {ct2_seconds:.1f} s (cached by weights hash, "
+              "not in the times above)")
+        print_ct2_agreement(preds, test_rows)
     n_l = len(length_batches([len(x) for x in tok([r["text"] for r in test_rows], max_length=args.max_source_length,
                                                   truncation=True)["input_ids"]], args.eval_batch_size,
                              args.max_source_length))

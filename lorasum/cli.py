@@ -64,7 +64,8 @@ def _generation(args):
 
     gen = inference_settings(args.model, args.adapter)[1]
     flags = {"num_beams": args.num_beams, "max_target_length": args.max_length,
-             "length_penalty": args.length_penalty, "no_repeat_ngram_size": args.no_repeat_ngram_size}
+             "length_penalty": args.length_penalty, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+             "backend": args.backend, "compute_type": args.compute_type}
     flags = {k: v for k, v in flags.items() if v is not None}
     if not flags:
         return gen
@@ -372,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--length-penalty", type=float, help="beam length penalty (default: the run's, else 0.6)")
         sp.add_argument("--no-repeat-ngram-size", type=int,
                         help="never repeat an n-gram of this size (default: the run's, else 2)")
+        sp.add_argument("--backend", choices=["transformers", "ctranslate2"],
+                        help="decoding engine (default: the run's, else transformers); see docs/generation-backends.md")
+        sp.add_argument("--compute-type", choices=["float32", "int8", "int8_float32", "float16", "bfloat16",
+                                                   "int8_float16", "int8_bfloat16"],
+                        help="ctranslate2 only: float32 (default); the others change the summaries")
 
     e = command(sub, "evaluate", help="generate for a test split and score it")
     e.add_argument("model", help="run folder, model folder or hub id")

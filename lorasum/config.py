@@ -191,6 +191,18 @@ class GenerationConfig(_Strict):
     max_source_length: int = Field(default=512, ge=8)
     max_target_length: int = Field(default=84, ge=2)
     batch_size: int = Field(default=16, ge=1)
+    # ctranslate2: the same decoding by CTranslate2's C++ engine (T5/mT5; docs/generation-backends.md)
+    backend: Literal["transformers", "ctranslate2"] = "transformers"
+    # ctranslate2 only; anything but float32 rounds the weights and changes the summaries
+    compute_type: Literal["float32", "int8", "int8_float32", "float16", "bfloat16", "int8_float16",
+                          "int8_bfloat16"] = "float32"
+
+    @model_validator(mode="after")
+    def _compute_type_needs_ctranslate2(self) -> "GenerationConfig":
+        if self.backend == "transformers" and self.compute_type != "float32":
+            raise ValueError("compute_type applies to backend: ctranslate2 (transformers decodes in the "
+                             "model's own precision)")
+        return self
 
 
 class FaithfulnessConfig(_Strict):
@@ -295,6 +307,9 @@ class RunConfig(_Strict):
             out.pop("evaluation", None)  # runs without it keep the dict (and cell hashes) they had before
         if out.get("tracking") == TrackingConfig().model_dump(mode="json"):
             out.pop("tracking")  # likewise for the default tracking
+        if self.generation.backend == "transformers":
+            out["generation"].pop("backend", None)  # likewise for runs on the default backend
+            out["generation"].pop("compute_type", None)
         return out
 
 

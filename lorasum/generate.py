@@ -137,10 +137,14 @@ def decoding_config(model, tokenizer, cfg: GenerationConfig, *, is_decoder_only:
 
 
 def decoding_record(model, tokenizer, cfg: GenerationConfig, *, is_decoder_only: bool = False) -> dict:
-    """What a metrics file records about decoding: ``cfg`` and the exact transformers settings used."""
+    """What a metrics file records about decoding: ``cfg`` and the exact settings of its backend."""
+    scope = "generated tokens" if is_decoder_only else "decoder tokens"
+    if cfg.backend == "ctranslate2":
+        from lorasum.backends.ctranslate2 import backend_record
+
+        return {**cfg.model_dump(), "no_repeat_ngram_scope": scope, "ctranslate2": backend_record(cfg)}
     settings = decoding_config(model, tokenizer, cfg, is_decoder_only=is_decoder_only).to_dict()
-    return {**cfg.model_dump(),
-            "no_repeat_ngram_scope": "generated tokens" if is_decoder_only else "decoder tokens",
+    return {**cfg.model_dump(), "no_repeat_ngram_scope": scope,
             "transformers": {k: v for k, v in settings.items() if v is not None and k not in _NOT_RECORDED}}
 
 
@@ -165,6 +169,13 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
     """
     if not texts:
         return []
+    if cfg.backend == "ctranslate2":
+        from lorasum.backends import ctranslate2
+
+        if is_decoder_only:
+            ctranslate2.check_supported(cfg, is_decoder_only=True)
+        return ctranslate2.generate_summaries(model, tokenizer, texts, cfg, langs=langs, summary_langs=summary_langs,
+                                              accelerator=accelerator, progress=progress)
     model.eval()
     device = accelerator.device if accelerator is not None else next(model.parameters()).device
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)

@@ -50,6 +50,14 @@ def merge(run_or_adapter: str | Path, out_dir: str | Path, *, base: str | None =
     return atomic_replace_dir(tmp, out_dir)
 
 
+def merged_model(model, where: str | Path):
+    """A standalone copy of a peft ``model`` with its adapter merged in; ``model`` itself is left unmerged."""
+    import copy
+
+    _refuse_tied_targets(model, where)
+    return copy.deepcopy(model).merge_and_unload()
+
+
 def _refuse_tied_targets(model, where: Path) -> None:
     """Merging into a weight shared with another module (lm_head tied to the input embeddings) changes both."""
     base = model.get_base_model()

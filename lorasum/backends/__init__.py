@@ -1,0 +1,1 @@
+"""Generation backends other than transformers' ``generate`` (chosen by ``generation.backend``)."""
