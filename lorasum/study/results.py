@@ -74,6 +74,8 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
             "shots": info.get("shots"), "multilingual": info.get("multilingual", False),
             "train_langs": "+".join(info["train_langs"]), "test_langs": "+".join(info["test_langs"]),
             "parent": info.get("parent"), "config_hash": info["config_hash"],
+            # compose cells: adapter (a source), uniform or learned; train_langs holds the composed sources
+            "composition": info.get("composition"),
         }
         run = metrics.get("run", {})
         per_lang_train = run.get("train_examples") or {}
