@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lorasum.report import plots
+from lorasum.report import composition, plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
 from lorasum.report.faithfulness import faithfulness_sections
 from lorasum.report.html import Section, table_html, table_markdown, write_report
@@ -141,6 +141,7 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
             sections.append(Section(key, title, note=f"Omitted: the study has no data for this section ({need})."))
         else:
             sections.append(Section(key, title, intro=intro, png=plots.png_bytes(fig)))
+    sections.append(composition.section(study_dir, df))
 
     paired, note = paired_comparisons(study_dir, df, resamples=resamples)
     name = P_ADJUST_METHODS[CORRECTION]
