@@ -341,7 +341,7 @@ def _compose_cells(b: _Builder, sc: Compose, axes: Axes, base_method: dict, root
     adapters: dict[tuple[int, int, str], Cell] = {}
     for i, v in enumerate(lora_variants(variants(axes, base_method))):
         for seed in axes.seed:
-            for lang in sc.source_langs:
+            for lang in [x for x in sc.source_langs if any(x in sc.sources_for(t) for t in sc.target_langs)]:
                 c = b.cell(sc, v, seed, langs_part=_langs_part([lang]), shots=None, languages=[lang],
                            test_languages=[lang], train_examples=sc.max_train_examples,
                            composition=Composition("adapter"))
