@@ -43,6 +43,8 @@ def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
                "target": target if isinstance(target, str) and target and target != "all" else lang,
                "train": g["train_langs"], "shots": "all" if pd.isna(g["shots"]) else int(g["shots"]),
                "variant": g["variant"], "seeds": int(g["n_seeds"])}
+        if g.get("composition") in ("uniform", "learned"):  # compose cells: which weights
+            rec["variant"] += f" ({g['composition']})"
         for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
             rec[label] = _ci(g[f"{m}_mean_over_seeds"], g[f"{m}_ci_lo_min"], g[f"{m}_ci_hi_max"])
         sd = g["rougeL_std_over_seeds"]

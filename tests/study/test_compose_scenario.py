@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lora_factory import delta_weights  # noqa: E402
 
 COMPOSE = {"regime": "compose", "source_langs": ["en", "ru", "fr"], "target_langs": ["fr"], "shots": 4,
-           "max_train_examples": 4, "search": {"budget": 6}}
+           "max_train_examples": 4,
+           # no penalty: the tiny adapters barely move the loss, and the search should leave zero
+           "search": {"budget": 6, "l1_penalty": 0.0}}
 STUDY = {
     "name": "comp",
     "base": {"model": "lorasum:tiny-mt5",
@@ -82,7 +84,7 @@ def test_expansion_gives_source_adapters_then_uniform_and_learned_cells(write_sp
     assert u.sources == lrn.sources == ("compose/en/lora-r4-attention/seed0", "compose/ru/lora-r4-attention/seed0")
     assert u.train_langs == ("en", "ru") and u.test_langs == ("fr",)
     assert (u.composition.kind, lrn.composition.kind) == ("uniform", "learned")
-    assert lrn.composition.settings == {"method": "cat", "shots": 4, "budget": 6, "l1_penalty": 0.05, "seed": 0}
+    assert lrn.composition.settings == {"method": "cat", "shots": 4, "budget": 6, "l1_penalty": 0.0, "seed": 0}
     # learned weights read `shots` examples of the target's train data; uniform reads none
     assert lrn.config.data.languages == ["fr"] and lrn.config.data.train_examples == 4
     assert u.config.data.train_examples is None
@@ -183,7 +185,7 @@ def test_composed_adapter_is_the_exact_weighted_sum_of_the_sources(study, cell):
         assert weights == {"en": 0.5, "ru": 0.5}
     else:
         assert record["evaluations"] == 6 and len(record["curve"]) == 6
-        assert any(any(w != 0 for w in e["weights"]) for e in record["curve"])  # the search moved
+        assert all(w != 0 for w in weights.values())  # so the sum below tests every source
     got = _deltas(d / "adapter")
     sources = json.loads((d / "cell.json").read_text())["sources"]
     want = None
