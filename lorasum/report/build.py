@@ -45,6 +45,7 @@ def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
                "variant": g["variant"], "seeds": int(g["n_seeds"])}
         if g.get("composition") in ("uniform", "learned"):  # compose cells: which weights
             rec["variant"] += f" ({g['composition']})"
+            rec["shots"] = rec["shots"] if g["composition"] == "learned" else "–"  # uniform reads no target data
         for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
             rec[label] = _ci(g[f"{m}_mean_over_seeds"], g[f"{m}_ci_lo_min"], g[f"{m}_ci_hi_max"])
         sd = g["rougeL_std_over_seeds"]

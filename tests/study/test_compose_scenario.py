@@ -243,6 +243,7 @@ def test_results_and_report_show_the_four_settings_per_target(study):
     md = (study["dir"] / "report" / "summary.md").read_text()
     section = md.split("## Composition of language adapters")[1].split("\n## ")[0]
     assert "learned k=4 (en+ru)" in section and "en +0.50, ru +0.50" in section and "Absent" not in section
+    assert "| compose | fr | fr | en+ru | – | lora-r4-attention (uniform) |" in md
 
 
 @pytest.mark.slow
