@@ -18,7 +18,8 @@ which is only right for plain LoRA scaling: rsLoRA (scale ``alpha / sqrt(r)``), 
 magnitude vector that does not add) and per-module rank/alpha patterns are refused.
 
 Learnt weights (LoraHub, Huang et al. 2023): a gradient-free search (nevergrad ``NGOpt``)
-over weights in [-1.5, 1.5] minimising the loss on k target examples plus ``0.05 * sum|w|``.
+over weights in [-1.5, 1.5] minimising the loss on k target examples plus ``0.05 * sum|w|``
+(the penalty factor is a parameter).
 Unlike LoraHub, which scales A and B each by w (an update not linear in w), each candidate
 here is the exact weighted sum: a ``cat`` adapter is built once and only its A rows are
 rescaled in place per candidate, so no candidate is saved or reloaded.
@@ -291,20 +292,36 @@ def example_loss(model, tokenizer, fam: str, rows: list[dict], *, max_source_len
 
 def learn_weights(adapters: dict[str, str], examples: str | Path, out_dir: str | Path, *, k: int = 16,
                   budget: int = 40, seed: int = 0, method: str = "cat", base: str | None = None,
-                  max_source_length: int = 512, max_target_length: int = 84) -> dict:
-    """Search weights for ``adapters`` on k examples, compose with them into ``out_dir``; returns the record.
+                  max_source_length: int = 512, max_target_length: int = 84,
+                  l1_penalty: float = L1_PENALTY) -> dict:
+    """Search weights for ``adapters`` on k examples of a JSONL file, compose with them into ``out_dir``.
+
+    See :func:`fit_weights`; the record's ``examples`` names the file.
+    """
+    if budget < 1 or k < 1:
+        raise LorasumError("--budget and --k must be at least 1")
+    rows = read_examples(examples, k, seed)
+    return fit_weights(adapters, rows, out_dir, budget=budget, seed=seed, method=method, base=base,
+                       max_source_length=max_source_length, max_target_length=max_target_length,
+                       l1_penalty=l1_penalty, examples=str(examples))
+
+
+def fit_weights(adapters: dict[str, str], rows: list[dict], out_dir: str | Path, *, budget: int = 40,
+                seed: int = 0, method: str = "cat", base: str | None = None, max_source_length: int = 512,
+                max_target_length: int = 84, l1_penalty: float = L1_PENALTY, examples: str | list | None = None) -> dict:
+    """Search weights for ``adapters`` on ``rows`` ({"text", "summary"}), compose with them into ``out_dir``.
 
     The record (``learned_weights.json`` in ``out_dir``) holds the weights found, the loss
-    of every evaluation in order (the search curve) and the number of evaluations.
+    of every evaluation in order (the search curve), the number of evaluations and
+    ``examples`` (what the rows were: a file name, or their ids).
     """
     import nevergrad as ng
     import numpy as np
 
-    if budget < 1 or k < 1:
-        raise LorasumError("--budget and --k must be at least 1")
+    if budget < 1 or not rows:
+        raise LorasumError("the weight search needs a budget of at least 1 and at least one example")
     sources = [read_source(n, p) for n, p in adapters.items()]
     base = check_compatible(sources, base)
-    rows = read_examples(examples, k, seed)
     model, tok, fam = load_sources(sources, base)
     search = CatWeights(model, sources)
     names = [s.name for s in sources]
@@ -314,7 +331,7 @@ def learn_weights(adapters: dict[str, str], examples: str | Path, out_dir: str |
         search.set(w)
         loss = example_loss(model, tok, fam, rows, max_source_length=max_source_length,
                             max_target_length=max_target_length)
-        penalty = L1_PENALTY * float(np.abs(w).sum())
+        penalty = l1_penalty * float(np.abs(w).sum())
         curve.append({"evaluation": len(curve) + 1, "weights": [round(float(x), 6) for x in w],
                       "loss": loss, "objective": loss + penalty})
         return loss + penalty
@@ -327,8 +344,9 @@ def learn_weights(adapters: dict[str, str], examples: str | Path, out_dir: str |
     model.delete_adapter(search.name)
     add_composed(model, names, best, method, seed=seed)
     record = {"weights": dict(zip(names, best)), "optimizer": "nevergrad.NGOpt", "budget": budget,
-              "evaluations": len(curve), "seed": seed, "k": len(rows), "examples": str(examples),
-              "bounds": [-WEIGHT_BOUND, WEIGHT_BOUND], "l1_penalty": L1_PENALTY, "curve": curve}
+              "evaluations": len(curve), "seed": seed, "k": len(rows),
+              "examples": examples if examples is not None else [r.get("id") for r in rows],
+              "bounds": [-WEIGHT_BOUND, WEIGHT_BOUND], "l1_penalty": l1_penalty, "curve": curve}
     meta = {"method": method, "exact": EXACT[method], "base": base,
             "sources": {s.name: str(s.path) for s in sources}, "weights": record["weights"], "learned": True}
     out = _save_adapter(model, tok, COMPOSED, Path(out_dir), meta)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lorasum.report import plots
+from lorasum.report import composition, plots
 from lorasum.report.compare import paired_comparisons, sample_summaries
 from lorasum.report.faithfulness import faithfulness_sections
 from lorasum.report.findings import findings_section
@@ -44,6 +44,9 @@ def results_by_language(df: pd.DataFrame) -> pd.DataFrame:
                "target": target if isinstance(target, str) and target and target != "all" else lang,
                "train": g["train_langs"], "shots": "all" if pd.isna(g["shots"]) else int(g["shots"]),
                "variant": g["variant"], "seeds": int(g["n_seeds"])}
+        if g.get("composition") in ("uniform", "learned"):  # compose cells: which weights
+            rec["variant"] += f" ({g['composition']})"
+            rec["shots"] = rec["shots"] if g["composition"] == "learned" else "–"  # uniform reads no target data
         for m, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
             rec[label] = _ci(g[f"{m}_mean_over_seeds"], g[f"{m}_ci_lo_min"], g[f"{m}_ci_hi_max"])
         sd = g["rougeL_std_over_seeds"]
@@ -147,6 +150,7 @@ def study_report(study_dir: str | Path, *, out_dir: str | Path | None = None, re
             sections.append(Section(key, title, note=f"Omitted: the study has no data for this section ({need})."))
         else:
             sections.append(Section(key, title, intro=intro, png=plots.png_bytes(fig)))
+    sections.append(composition.section(study_dir, df))
 
     name = P_ADJUST_METHODS[CORRECTION]
     sec = Section("paired", "LoRA vs full fine-tuning, per language",

@@ -6,12 +6,17 @@ of its resolved run config and of its inputs' content, so a spec edit or a chang
 file or model that changes what a cell would compute is detected instead of silently
 reusing the old result.
 
+Compose cells depend on several source-adapter cells (``Cell.sources``). A source
+adapter identical to a cell of another scenario (same config hash) is that cell, run once.
+
 Sharding: ``--shard i/n`` gives each of n machines a deterministic share of cells with
 no coordination: a cell *group* goes to shard ``sha256(group id) mod n + 1``, a function
 of its own id only, so adding or removing a scenario never moves an existing cell to
 another machine. A group is a cell plus the few-shot cells that continue from it, so a
 few-shot cell always lands on the machine that runs its zero-shot parent, and runs after
-it there. Shares are balanced in expectation, not exactly.
+it there. Shares are balanced in expectation, not exactly. A compose cell goes with its
+first source adapter; its other sources may run on other shards, and it waits for them
+until their folders are merged in.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ from lorasum.config import RunConfig, parse_run_config
 from lorasum.errors import LorasumError
 from lorasum.methods import DEFAULT_METHOD, get_method
 from lorasum.methods import label as method_label
-from lorasum.study.spec import PAIR, Axes, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot, split_pair
+from lorasum.study.spec import (PAIR, Axes, Compose, FewShot, FullData, LowData, MultiSource, StudySpec, ZeroShot,
+                                split_pair)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,19 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Composition:
+    """What a compose-scenario cell does: train a source ``adapter``, or compose them (``uniform``/``learned``).
+
+    ``settings`` (composition cells only) enter the cell's config hash: the peft
+    combination ``method``, and for learned weights the target ``shots`` and the search's
+    ``budget``, ``l1_penalty`` and ``seed``.
+    """
+
+    kind: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Cell:
     """One run of a study, with the axis values it stands for."""
 
@@ -66,6 +85,13 @@ class Cell:
     summary_lang: str | None = None  # cross-lingual cells (de->en): the summaries' language
     group: str = ""  # sharding unit: the root cell id
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    composition: Composition | None = None  # compose scenario cells
+    sources: tuple[str, ...] = ()  # compose: the source-adapter cells, in train_langs order
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Cells that must be done before this one runs: its parent and its source adapters."""
+        return ((self.parent,) if self.parent else ()) + self.sources
 
     def axes(self) -> dict[str, Any]:
         """Axis values, as stored in ``cell.json`` and in the results table."""
@@ -84,6 +110,7 @@ class Cell:
             "multilingual": self.multilingual,
             "parent": self.parent,
             "config_hash": self.config_hash,
+            **({"composition": self.composition.kind, "sources": list(self.sources)} if self.composition else {}),
         }
 
 
@@ -121,9 +148,10 @@ NO_EFFECT = {"training": ("checkpoint_every", "keep_checkpoints"), "generation":
              "data": ("skip_bad_rows",)}
 
 
-def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
+def config_hash(config: RunConfig, parent_hash: str | None = None, extra: dict | None = None) -> str:
     """Short stable hash of what a cell computes: its config less :data:`NO_EFFECT`, the
-    fingerprints of its model and data (content or hub commit), and its parent's hash."""
+    fingerprints of its model and data (content or hub commit), its parent's hash, and
+    ``extra`` (a compose cell's settings and source hashes; left out when None)."""
     from lorasum.study.fingerprints import data_fingerprint, model_fingerprint
 
     d = config.to_dict()
@@ -134,6 +162,8 @@ def config_hash(config: RunConfig, parent_hash: str | None = None) -> str:
     inputs = {"model": model_fingerprint(config.model.name, config.model.revision),
               "data": data_fingerprint(config.data.source, config.data.is_hub_xlsum)}
     payload = {"config": d, "inputs": inputs, "parent": parent_hash}
+    if extra is not None:
+        payload["extra"] = extra
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -189,8 +219,11 @@ class _Builder:
 
     def cell(self, scenario, v: Variant, seed: int, *, langs_part: str, shots: int | None, languages,
              test_languages, train_examples, multilingual=False, multilingual_alpha=None,
-             parent: Cell | None = None) -> Cell:
+             parent: Cell | None = None, composition: Composition | None = None,
+             sources: tuple[Cell, ...] = ()) -> Cell:
         tail = ([f"shots{shots}"] if shots is not None else []) + [f"seed{seed}"]
+        if composition is not None and composition.kind != "adapter":
+            tail.insert(0, composition.kind)
         m = get_method(v.method)
         # names the cell in errors: the axes' values on the method's defaults
         draft = "/".join([scenario.label, langs_part, m.label(m.config_class.model_construct(**v.options)), *tail])
@@ -198,13 +231,20 @@ class _Builder:
                           train_examples=train_examples, multilingual_alpha=multilingual_alpha)
         v = replace(v, label=method_label(cfg.method))  # the label of what the cell really trains
         cid = "/".join([scenario.label, langs_part, v.label, *tail])
+        extra = None
+        if sources:  # a composition: its settings and what it composes
+            extra = {"composition": composition.kind, **composition.settings,
+                     "sources": {lang: s.config_hash for s in sources for lang in s.train_langs}}
         return Cell(
             id=cid, scenario=scenario.label, regime=scenario.regime, variant=v, seed=seed,
-            train_langs=tuple(split_pair(x)[0] for x in languages),
+            train_langs=tuple(lang for s in sources for lang in s.train_langs) if sources
+            else tuple(split_pair(x)[0] for x in languages),
             test_langs=tuple(split_pair(x)[0] for x in test_languages), shots=shots,
             multilingual=multilingual, config=cfg, summary_lang=cfg.data.summary_lang,
-            config_hash=config_hash(cfg, parent.config_hash if parent else None),
-            parent=parent.id if parent else None, group=parent.group if parent else cid,
+            config_hash=config_hash(cfg, parent.config_hash if parent else None, extra),
+            parent=parent.id if parent else None,
+            group=parent.group if parent else (sources[0].group if sources else cid),
+            composition=composition, sources=tuple(s.id for s in sources),
         )
 
 
@@ -215,7 +255,7 @@ def expand(spec: StudySpec, source: str = "<study>") -> list[Cell]:
     cells: list[Cell] = []
     by_scenario: dict[str, list[Cell]] = {}
     for sc in spec.scenarios:
-        if isinstance(sc, FewShot):
+        if isinstance(sc, (FewShot, Compose)):
             continue
         axes = spec.scenario_axes(sc, source)
         vs = variants(axes, base_method)
@@ -235,6 +275,10 @@ def expand(spec: StudySpec, source: str = "<study>") -> list[Cell]:
                         langs_part=f"{_langs_part(parent.train_langs)}-to-{t}", shots=k,
                         languages=[t], test_languages=[t], train_examples=k, parent=parent,
                     ))
+    roots = {c.config_hash: c for c in cells if not c.requires}
+    for sc in spec.scenarios:
+        if isinstance(sc, Compose):
+            cells.extend(_compose_cells(b, sc, spec.scenario_axes(sc, source), base_method, roots))
     ids = [c.id for c in cells]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -273,6 +317,58 @@ def _scenario_cells(b: _Builder, sc, axes: Axes, vs: list[Variant]) -> Iterator[
                              multilingual=len(sc.source_langs) > 1)
     else:  # pragma: no cover - the spec's union is closed
         raise LorasumError(f"unknown regime {sc.regime}")
+
+
+def lora_variants(vs: list[Variant]) -> list[Variant]:
+    """The variants a compose scenario keeps: composition needs adapters, so full fine-tuning is left out."""
+    return [v for v in vs if get_method(v.method).artifact_name == "adapter"]
+
+
+def skipped_variants(spec: StudySpec, source: str = "<study>") -> list[str]:
+    """One note per compose scenario whose axes name methods it leaves out (full fine-tuning)."""
+    notes = []
+    base_method = _norm_sections(spec.base).get("method") or {}
+    for sc in spec.scenarios:
+        if isinstance(sc, Compose):
+            vs = variants(spec.scenario_axes(sc, source), base_method)
+            left = sorted({v.method for v in vs} - {v.method for v in lora_variants(vs)})
+            if left:
+                notes.append(f"scenario {sc.label}: no {', '.join(left)} cells (composition needs LoRA adapters)")
+    return notes
+
+
+def _compose_cells(b: _Builder, sc: Compose, axes: Axes, base_method: dict, roots: dict[str, Cell]) -> Iterator[Cell]:
+    """Source adapters (reusing identical cells of the study), then per target uniform and learned cells."""
+    adapters: dict[tuple[int, int, str], Cell] = {}
+    for i, v in enumerate(lora_variants(variants(axes, base_method))):
+        for seed in axes.seed:
+            for lang in [x for x in sc.source_langs if any(x in sc.sources_for(t) for t in sc.target_langs)]:
+                c = b.cell(sc, v, seed, langs_part=_langs_part([lang]), shots=None, languages=[lang],
+                           test_languages=[lang], train_examples=sc.max_train_examples,
+                           composition=Composition("adapter"))
+                m = c.config.method
+                if getattr(m, "rslora", False) or getattr(m, "dora", False):
+                    raise LorasumError(f"{b.source}: scenario {sc.label}: cell {c.id}: rsLoRA and DoRA adapters "
+                                       "cannot be composed as an exact weighted sum; set axes: "
+                                       "{rslora: [false], dora: [false]} for this scenario")
+                if c.config_hash in roots:
+                    c = roots[c.config_hash]
+                else:
+                    roots[c.config_hash] = c
+                    yield c
+                adapters[(i, seed, lang)] = c
+            for t in sc.target_langs:
+                srcs = tuple(adapters[(i, seed, s)] for s in sc.sources_for(t))
+                part = f"{_langs_part(sc.sources_for(t))}-to-{t}"
+                yield b.cell(sc, v, seed, langs_part=part, shots=None, languages=[t], test_languages=[t],
+                             train_examples=None, sources=srcs,
+                             composition=Composition("uniform", {"method": sc.method}))
+                search = {"budget": sc.search.budget, "l1_penalty": sc.search.l1_penalty,
+                          "seed": seed if sc.search.seed is None else sc.search.seed}
+                yield b.cell(sc, v, seed, langs_part=part, shots=sc.shots, languages=[t], test_languages=[t],
+                             train_examples=sc.shots, sources=srcs,
+                             composition=Composition("learned", {"method": sc.method, "shots": sc.shots,
+                                                                 **search}))
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:

@@ -7,7 +7,9 @@ axis values, every ROUGE figure with its confidence interval, every faithfulness
 efficiency figures. Rows with ``level == "overall"`` (``lang == "macro"``) hold the cell's
 headline figure, the macro average over its scored languages (language-stratified
 bootstrap CI); ``level == "pooled"`` rows (``lang == "all"``) the mean over all its items
-pooled; ``level == "language"`` rows one language each.
+pooled; ``level == "language"`` rows one language each. Compose-scenario cells say in
+``composition`` whether they train a source ``adapter`` or compose the adapters of
+``train_langs`` with ``uniform`` or ``learned`` weights (empty for other cells).
 
 :func:`over_seeds` folds cells that differ only in seed into one row with the mean and
 the sample standard deviation over seeds (``results_over_seeds.csv``).
@@ -74,6 +76,8 @@ def results_table(study_dir: str | Path) -> pd.DataFrame:
             "shots": info.get("shots"), "multilingual": info.get("multilingual", False),
             "train_langs": "+".join(info["train_langs"]), "test_langs": "+".join(info["test_langs"]),
             "parent": info.get("parent"), "config_hash": info["config_hash"],
+            # compose cells: adapter (a source), uniform or learned; train_langs holds the composed sources
+            "composition": info.get("composition"),
         }
         run = metrics.get("run", {})
         per_lang_train = run.get("train_examples") or {}

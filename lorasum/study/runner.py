@@ -37,7 +37,8 @@ from rich.table import Table
 from lorasum import faults
 from lorasum.errors import LorasumError
 from lorasum.io import atomic_write_text, read_json, write_json, write_yaml
-from lorasum.study.cells import Cell, estimate_steps, expand, parse_shard, select_shard, shard_index
+from lorasum.study.cells import (Cell, estimate_steps, expand, parse_shard, select_shard, shard_index,
+                                 skipped_variants)
 from lorasum.study.resources import BUILTIN_PREFIX, materialize, train_sizes
 from lorasum.study.spec import StudySpec, load_study_spec, read_study_yaml
 from lorasum.study.worker import CellProcessError, preload, run_forked, single_threaded_parent
@@ -160,7 +161,8 @@ def write_manifest(study_dir: Path, spec: StudySpec, cells: list[Cell], spec_pat
     entries = []
     for c in cells:
         entries.append({"id": c.id, "config_hash": c.config_hash, "status": cell_status(study_dir, c),
-                        "parent": c.parent, **({"shard": f"{where[c.id]}/{shards}"} if shards else {})})
+                        "parent": c.parent, **({"sources": list(c.sources)} if c.sources else {}),
+                        **({"shard": f"{where[c.id]}/{shards}"} if shards else {})})
     counts: dict[str, int] = {}
     for e in entries:
         counts[e["status"]] = counts.get(e["status"], 0) + 1
@@ -179,6 +181,8 @@ class Estimate:
 
 
 def estimate(cell: Cell) -> Estimate:
+    if cell.sources:  # a composition trains nothing; learned weights read `shots` target examples
+        return Estimate(cell.shots or 0, 0, 0)
     sizes = train_sizes(cell.config)
     total = None if any(v is None for v in sizes.values()) else sum(sizes.values())  # type: ignore[arg-type]
     return Estimate(total, cell.config.training.epochs, estimate_steps(cell.config, total))
@@ -365,10 +369,12 @@ def run_study(
     selected = select_shard(all_cells, shard_t)
     if cells:
         keep = {c.id for c in selected if any(fnmatch.fnmatchcase(c.id, p) for p in cells)}
-        keep |= {c.parent for c in selected if c.id in keep and c.parent}
+        keep |= {p for c in selected if c.id in keep for p in c.requires}
         selected = [c for c in selected if c.id in keep]
         if not selected:
             raise LorasumError(f"no cell of {spec_path} matches {cells}")
+    for note in skipped_variants(spec, str(spec_path)):
+        console.print(f"[dim]{note}[/]")
     if dry_run:
         rows = print_grid(console, spec, selected, study_dir, shard_t)
         return {"study_dir": str(study_dir), "dry_run": True, "cells": rows}
@@ -420,9 +426,10 @@ def run_study(
             outcome["skipped"].append(c.id)
             console.print(f"[dim]{tag} = {c.id} done before[/]")
             continue
-        if c.parent and cell_status(study_dir, _by_id(all_cells, c.parent)) != "done":
+        pending = [p for p in c.requires if cell_status(study_dir, _by_id(all_cells, p)) != "done"]
+        if pending:
             outcome["waiting"].append(c.id)
-            console.print(f"[yellow]{tag} … {c.id} waits for {c.parent}[/]")
+            console.print(f"[yellow]{tag} … {c.id} waits for {', '.join(pending)}[/]")
             continue
         faults.check_stop(f"study {spec.name} (before cell {c.id})")
         t0 = time.monotonic()
@@ -476,6 +483,12 @@ def _cell_body(study_dir: Path, cell: Cell, run: Runner, kwargs: dict, threads: 
     parent_dir = str(cell_dir(study_dir, cell.parent).resolve()) if cell.parent else None
     config = materialize(cell.config, Path(study_dir).resolve() / "cache", init_from=parent_dir)
     write_yaml(d / "cell_config.yaml", cell.config.to_dict())
+    if cell.sources:  # a composition of finished source adapters, not a training run
+        from lorasum.study.composition import compose_and_evaluate
+
+        adapters = {lang: str(cell_dir(study_dir, cid).resolve()) for lang, cid in zip(cell.train_langs, cell.sources)}
+        return compose_and_evaluate(config, d, adapters, cell.composition.kind, cell.composition.settings,
+                                    progress=kwargs.get("progress", False))
     return run(config, d, **kwargs)
 
 

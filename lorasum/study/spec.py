@@ -2,7 +2,8 @@
 
 A study names a ``base`` run config (the same sections as a run YAML), the ``axes`` to
 cross (method, LoRA rank and targets, seed) and a list of ``scenarios`` in the paper's
-vocabulary (``full_data``, ``low_data``, ``zero_shot``, ``few_shot``, ``multi_source``).
+vocabulary (``full_data``, ``low_data``, ``zero_shot``, ``few_shot``, ``multi_source``,
+``compose``).
 :mod:`lorasum.study.cells` turns a validated :class:`StudySpec` into runs.
 
 Validation happens here, at the boundary: an unknown or wrong field raises
@@ -22,7 +23,7 @@ from lorasum.languages import LEAKING_PAIRS, normalize_lang
 from lorasum.methods import METHODS, MethodAxes
 from lorasum.methods import NAMES as METHOD_NAMES
 
-REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source")
+REGIMES = ("full_data", "low_data", "zero_shot", "few_shot", "multi_source", "compose")
 PAIR = "->"
 
 
@@ -186,7 +187,58 @@ class FewShot(_Scenario):
     target_langs: Langs | None = None
 
 
-Scenario = Annotated[Union[FullData, LowData, ZeroShot, FewShot, MultiSource], Field(discriminator="regime")]
+class WeightSearch(_Strict):
+    """LoraHub's gradient-free search for the ``learned`` composition weights."""
+
+    budget: int = Field(default=40, ge=1, description="loss evaluations of the search")
+    l1_penalty: float = Field(default=0.05, ge=0, description="times sum |w|, added to the loss")
+    seed: int | None = Field(default=None, description="default: the cell's seed")
+
+
+class Compose(_Scenario):
+    """Per target language, the other languages' LoRA adapters composed into one.
+
+    Each source language gets a single-language LoRA cell (or reuses an identical cell of
+    another scenario); each target T gets two evaluation cells composing the sources other
+    than T: ``uniform`` (weights 1/n) and ``learned`` (LoraHub weights fitted on ``shots``
+    examples of T's train split). Full fine-tuning has no adapter to compose: its cells are
+    skipped here.
+    """
+
+    regime: Literal["compose"]
+    source_langs: Langs
+    target_langs: Langs
+    # target-language training examples the learned weights are fitted on
+    shots: int = Field(default=16, ge=1)
+    # peft's combination: cat (exact, rank = sum of ranks), svd, or the inexact linear/ties/dare_ties
+    method: Literal["cat", "svd", "linear", "ties", "dare_ties"] = "cat"
+    search: WeightSearch = Field(default_factory=WeightSearch)
+    # training examples per source adapter (default: all)
+    max_train_examples: int | None = Field(default=None, ge=1)
+    allow_leaking_pairs: bool = False
+
+    @model_validator(mode="after")
+    def _sources_per_target(self) -> "Compose":
+        pairs = [x for x in [*self.source_langs, *self.target_langs] if PAIR in x]
+        if pairs:
+            raise ValueError(f"compose takes language codes, not article->summary pairs ({pairs[0]})")
+        for t in self.target_langs:
+            if not self.sources_for(t):
+                raise ValueError(f"target {t} has no source language other than itself; "
+                                 "add another language to source_langs")
+            if not self.allow_leaking_pairs:
+                for s in self.sources_for(t):
+                    if frozenset({s, t}) in LEAKING_PAIRS:
+                        raise ValueError(f"{s} -> {t} leaks: XL-Sum's {s} and {t} share articles; "
+                                         "choose another pair or set allow_leaking_pairs: true")
+        return self
+
+    def sources_for(self, target: str) -> list[str]:
+        """The source languages composed for ``target``: every source but the target itself."""
+        return [s for s in self.source_langs if s != target]
+
+
+Scenario = Annotated[Union[FullData, LowData, ZeroShot, FewShot, MultiSource, Compose], Field(discriminator="regime")]
 
 
 class StudySpec(_Strict):
@@ -282,8 +334,17 @@ def parse_study_spec(data: dict, source: str = "<study>") -> StudySpec:
         unknown = sorted(set(sc.overrides) - {"model", "data", "method", "training", "generation"})
         if unknown:
             raise LorasumError(f"{source}: scenarios.{i}.overrides: unknown sections {unknown}")
-        spec.scenario_axes(sc, source)
+        axes = spec.scenario_axes(sc, source)
+        if isinstance(sc, Compose):
+            _check_compose_axes(sc, axes, f"{source}: scenarios.{i} ({sc.label})")
     return spec
+
+
+def _check_compose_axes(sc: Compose, axes: Axes, where: str) -> None:
+    """A compose scenario needs LoRA adapters: its axes must include the LoRA method."""
+    if "lora" not in axes.method:
+        raise LorasumError(f"{where}: axes.method is {axes.method}; composition needs LoRA adapters, "
+                           "add lora to the scenario's axes.method")
 
 
 def read_study_yaml(path: str | Path, overrides: list[str] | None = None) -> dict:
