@@ -3,7 +3,8 @@
 Zero-shot (the study's ``zero_shot`` cells scored on the target), few-shot (its ``few_shot``
 cells for the target, one setting per k), and the ``compose`` scenario's ``uniform`` and
 ``learned`` compositions of the other languages' adapters: one panel per target language,
-one bar per method variant, ROUGE-L F x100 with 95% bootstrap CIs, and a table with the same
+one bar per method variant, ROUGE-L F x100 with 95% intervals (over seeds where there are
+several, else the run's bootstrap CI), and a table with the same
 figures and the learned weights (read from each cell's ``composition.json``). A setting
 the study lacks for a target is named as absent, in the panel and in the table.
 """
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 
 from lorasum.methods import BASELINE
 from lorasum.report.html import Section, table_html, table_markdown
+from lorasum.report.plots import interval_caption, seed_points, suptitle, y_from_zero
 
 METRIC = "rougeL"
 SETTINGS = ("zero-shot", "few-shot", "uniform", "learned")
@@ -31,7 +33,9 @@ def comparison(df: pd.DataFrame) -> pd.DataFrame:
 
     Targets are the languages the study composes for. Columns: ``target``, ``setting`` (one of
     :data:`SETTINGS`), ``label`` (the setting with its k and sources), ``variant``, ``y``,
-    ``lo``, ``hi``, ``seeds``, ``cells`` (the cell ids, ``;``-joined).
+    ``lo``, ``hi`` (95%: over seeds with 2+ seeds, else the run's bootstrap CI; see
+    :func:`lorasum.report.plots.seed_points`), ``seeds``, ``interval``, ``cells`` (the cell ids,
+    ``;``-joined).
     """
     rows = df[df["level"] == "language"]
     if "composition" not in rows.columns:
@@ -54,10 +58,11 @@ def comparison(df: pd.DataFrame) -> pd.DataFrame:
         part["label"] = setting + (k if setting in ("few-shot", "learned") else "") + " (" + train.astype(str) + ")"
         parts.append(part)
     data = pd.concat(parts)
-    m = f"{METRIC}_mean"
-    out = data.groupby(["lang", "setting", "label", "variant"], dropna=False).agg(
-        y=(m, "mean"), lo=(f"{m}_lo", "min"), hi=(f"{m}_hi", "max"), seeds=("seed", "nunique"),
-        cells=("cell_id", lambda s: ";".join(sorted(s)))).reset_index().rename(columns={"lang": "target"})
+    keys = ["lang", "setting", "label", "variant"]
+    # the same intervals as the other figures: over seeds where there are 2+, else the run's bootstrap CI
+    points = seed_points(data, keys)
+    cells = data.groupby(keys, dropna=False)["cell_id"].agg(lambda s: ";".join(sorted(s))).rename("cells")
+    out = points.merge(cells.reset_index(), on=keys, how="left").rename(columns={"lang": "target"})
     order = {s: i for i, s in enumerate(SETTINGS)}
     return out.sort_values(["target", "setting", "label", "variant"], key=lambda c: c.map(order) if c.name == "setting"
                            else c).reset_index(drop=True)
@@ -97,13 +102,14 @@ def figure(table: pd.DataFrame) -> Figure | None:
             err = [y - tv["lo"].astype(float).to_numpy(), tv["hi"].astype(float).to_numpy() - y]
             ax.bar(x, y, width=width * 0.95, yerr=err, capsize=3, color=color[v], label=v)
         ax.set_xticks(range(len(labels)), [lbl.replace(" (", "\n(") for lbl in labels], fontsize=7)
-        ax.set_ylim(bottom=0)
+        y_from_zero(ax, float(pd.concat([t["y"], t["hi"]]).astype(float).max()))
         ax.set_ylabel("ROUGE-L F (x100)")
         ax.grid(axis="y", alpha=0.3)
         missing = absent(table, target)
         ax.set_title(f"→ {target}" + (f"\n(absent: {', '.join(missing)})" if missing else ""), fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle("Per target language: transfer vs composed adapters (ROUGE-L, 95% CI)", fontsize=11)
+    suptitle(fig, "Per target language: transfer vs composed adapters (ROUGE-L F x100)",
+             interval_caption(set(table["interval"]), band=False, marks="bars"))
     return fig
 
 
@@ -144,7 +150,8 @@ def section(study_dir: str | Path, df: pd.DataFrame) -> Section:
     intro = ("Per target language: zero-shot and few-shot transfer (the study's zero_shot/few_shot cells), and "
              "the compose scenario's adapters of the other languages summed with uniform weights (1/n) or with "
              "weights learnt on k examples of the target's training split. ROUGE-L F x100 on the target's test "
-             "split, mean over seeds with the seeds' 95% bootstrap CI band.")
+             "split, mean over seeds with a 95% interval: over the seeds where there are two or more, else "
+             "the run's bootstrap CI over test items.")
     markdown = table_markdown(disp)
     if notes:
         intro += " Absent: " + "; ".join(notes) + "."

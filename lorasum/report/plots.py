@@ -75,10 +75,11 @@ def dodge(i: int, n: int, step: float) -> float:
     return (i - (n - 1) / 2) * step
 
 
-def interval_caption(kinds: set[str], *, band: bool) -> str:
-    """What the figure's intervals are, for the kinds it draws (``band``: seed intervals as bands)."""
+def interval_caption(kinds: set[str], *, band: bool, marks: str = "points") -> str:
+    """What the figure's intervals are, for the kinds it draws (``band``: seed intervals as bands;
+    ``marks``: what the figure draws for a mean, points or bars)."""
     seeds, run = "seeds" in kinds, "bootstrap" in kinds
-    parts = ["points: mean over seeds"]
+    parts = [f"{marks}: mean over seeds"]
     if seeds and band:
         parts.append(f"band: {SEEDS_INTERVAL}")
     if seeds and run and not band:

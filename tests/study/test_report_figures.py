@@ -189,3 +189,40 @@ def test_efficiency_is_readable_on_a_narrow_range_and_shows_every_point():
     tight = plots.efficiency(_efficiency(params=(3.3e6, 3.35e6, 3.4e6), mb=(3.3, 3.35, 3.4)))
     assert_readable(tight)
     assert [label for _, label in _labelled_ticks(_visible_axes(tight)[1], "x")] == ["3", "4", "5"]
+
+
+def _composition() -> pd.DataFrame:
+    """fr: zero-shot and uniform over three seeds, learned over one; ar: uniform and learned."""
+    rows = []
+    for s, y in zip((0, 1, 2), (6.0, 8.0, 13.0)):
+        rows.append({**_row("fr", "lora-r8-attention", s, None, y, regime="zero_shot"), "composition": None})
+        rows.append({**_row("fr", "lora-r8-attention", s, None, y + 10, regime="compose", train="en+ru"),
+                     "composition": "uniform"})
+    rows.append({**_row("fr", "lora-r8-attention", 0, 8, 27.0, regime="compose", train="en+ru", spread=3.0),
+                 "composition": "learned"})
+    for comp, y in (("uniform", 22.0), ("learned", 30.0)):
+        rows.append({**_row("ar", "lora-r8-attention", 0, 8, y, regime="compose", train="en+fr"),
+                     "composition": comp})
+    df = _frame(rows)
+    df["cell_id"] = [f"c{i}" for i in range(len(df))]
+    df["parent"] = None
+    return df
+
+
+def test_composition_bars_are_readable_with_seed_intervals_and_name_what_is_absent():
+    from lorasum.report import composition
+
+    table = composition.comparison(_composition())
+    fig = composition.figure(table)
+    assert_readable(fig)
+    uniform = table[(table["target"] == "fr") & (table["setting"] == "uniform")].iloc[0]
+    vals = np.array([16.0, 18.0, 23.0])
+    half = stats.t.ppf(0.975, 2) * vals.std(ddof=1) / math.sqrt(3)
+    assert uniform["interval"] == "seeds" and uniform["lo"] == pytest.approx(vals.mean() - half)
+    learned = table[(table["target"] == "fr") & (table["setting"] == "learned")].iloc[0]
+    assert (learned["interval"], learned["lo"], learned["hi"]) == ("bootstrap", 24.0, 30.0)
+    title = fig.texts[0].get_text() if fig.texts else fig._suptitle.get_text()
+    assert "t-interval over seeds" in title and "bootstrap CI over test items" in title
+    panels = {ax.get_title().splitlines()[0]: ax for ax in _visible_axes(fig)}
+    assert "absent: zero-shot, few-shot)" in panels["→ ar"].get_title()
+    assert "absent: few-shot)" in panels["→ fr"].get_title()
