@@ -90,6 +90,7 @@ def _items(path: Path) -> dict[tuple[str, str], dict]:
 
 def faithfulness_paired(study_dir: str | Path, df: pd.DataFrame, *, resamples: int = 1000) -> pd.DataFrame:
     """One row per (matched LoRA/full pair, language): Δ = LoRA − full per faithfulness measure, CI and p."""
+    from lorasum.metrics import adjust_p_values
     from lorasum.metrics.faithfulness import faithfulness_paired_test
 
     study_dir = Path(study_dir)
@@ -110,9 +111,22 @@ def faithfulness_paired(study_dir: str | Path, df: pd.DataFrame, *, resamples: i
                 t = tests.get(key)
                 if t is not None:
                     rec[f"Δ {label} [95% CI]"] = f"{t['diff']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]"
-                    rec[f"p {label}"] = f"{t['p_value']:.3f}"
+                    rec[f"p {label}"] = t["p_value"]
             rows.append(rec)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # each measure is one family: its p-values are Holm-adjusted over all of its rows
+    for _, label in PAIRED_MEASURES:
+        col = f"p {label}"
+        if col not in table:
+            continue
+        has = table[col].notna()
+        table.loc[has, f"p Holm {label}"] = adjust_p_values(table.loc[has, col].to_numpy(dtype=float), "holm")
+        for c in (col, f"p Holm {label}"):
+            table[c] = table[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    first = [c for c in table.columns if not c.startswith(("Δ ", "p "))]
+    per_measure = [c for _, label in PAIRED_MEASURES
+                   for c in (f"Δ {label} [95% CI]", f"p {label}", f"p Holm {label}") if c in table]
+    return table[first + per_measure]
 
 
 def faithfulness_sections(study_dir: str | Path, df: pd.DataFrame, *, resamples: int = 1000) -> list[Section]:
@@ -132,7 +146,8 @@ def faithfulness_sections(study_dir: str | Path, df: pd.DataFrame, *, resamples:
     sec = Section("faithfulness_paired", "LoRA vs full fine-tuning: faithfulness, per language",
                   intro="Paired bootstrap test on the same test items, Δ = LoRA − full (shares and P in [0, 1]). "
                         "Higher NLI entailment and lower novel-number / novel-capitalised shares mean more "
-                        f"faithful summaries; p < {SIGNIFICANCE} marks a significant difference.")
+                        f"faithful summaries. Each measure's p-values are Holm-adjusted over all of its rows (one "
+                        f"family per measure); a Holm-adjusted p < {SIGNIFICANCE} marks a significant difference.")
     if table.empty:
         sec.note = "Omitted: no matched LoRA/full pair of cells has per-item faithfulness signals."
     else:

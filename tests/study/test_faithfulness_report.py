@@ -68,4 +68,10 @@ def test_report_has_faithfulness_figures_and_paired_test(faithful_study):
     assert len(table) == 8  # 2 languages x 2 shots x 2 seeds
     assert table["Δ NLI entailment [95% CI]"].str.startswith("+0.400").all()  # LoRA - full, every pair
     assert (table["p NLI entailment"].astype(float) < 0.05).all()
+    # one family per measure: Holm over the 8 rows, next to the raw p
+    raw, holm = table["p NLI entailment"].astype(float), table["p Holm NLI entailment"].astype(float)
+    assert (holm >= raw).all() and (holm > raw).any()
+    cols = list(table.columns)
+    assert cols.index("p Holm NLI entailment") == cols.index("p NLI entailment") + 1
+    assert "Holm-adjusted" in html
     assert "Δ novel numbers [95% CI]" not in table  # the fake texts hold no numbers
