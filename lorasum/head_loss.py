@@ -114,14 +114,15 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
 
 
 class _Captured:
-    """The hidden states the head was called with (at the kept positions) and the placeholder it returned."""
-    hidden: torch.Tensor | None = None
-    stub: torch.Tensor | None = None
+    """What the head saw and returned while captured (see :class:`capture_head_input`)."""
+    hidden: torch.Tensor | None = None  # its input's rows at the kept positions
+    stub: torch.Tensor | None = None  # the placeholder it returned
+    value: torch.Tensor | None = None  # ``then(hidden)``
 
 
 def _plain_linear(head) -> bool:
-    # a subclass, a wrapper (peft's LoRA on the head, modules_to_save) or a hook (accelerate's device
-    # placement) may do more than the matrix product this module computes
+    # a subclass, a wrapper (peft's LoRA on the head, modules_to_save, FSDP) or a hook (accelerate's device
+    # placement, DeepSpeed ZeRO-3's parameter gathering) may do more than the matrix product of this module
     return (type(head) is torch.nn.Linear and "forward" not in head.__dict__
             and not head._forward_hooks and not head._forward_pre_hooks)
 
@@ -129,19 +130,22 @@ def _plain_linear(head) -> bool:
 class capture_head_input:
     """Within the block, ``head`` returns a free placeholder and keeps its input's rows at ``mask``.
 
-    The model runs as usual up to its LM head (T5's rescale of tied embeddings included);
-    :func:`linear_cross_entropy` then computes the head and the loss from ``captured.hidden``.
+    The model runs as usual up to its LM head (T5's rescale of tied embeddings included).
+    ``then``, given those rows, runs in the head's place, inside the model's forward (where a
+    sharded model has the head's weight gathered); its result is ``captured.value``.
     """
 
-    def __init__(self, head: torch.nn.Linear, mask: torch.Tensor):
-        self.head, self.mask, self.captured = head, mask, _Captured()
+    def __init__(self, head: torch.nn.Linear, mask: torch.Tensor, then=None):
+        self.head, self.mask, self.then, self.captured = head, mask, then, _Captured()
 
     def __enter__(self) -> _Captured:
-        captured, mask, vocab = self.captured, self.mask, self.head.out_features
+        captured, mask, vocab, then = self.captured, self.mask, self.head.out_features, self.then
 
         def forward(hidden, *args, **kwargs):
             captured.hidden = hidden[mask]
             captured.stub = hidden.new_zeros((), dtype=torch.float32).expand(captured.hidden.shape[0], vocab)
+            if then is not None:
+                captured.value = then(captured.hidden)
             return captured.stub
 
         self.head.forward = forward

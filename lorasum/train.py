@@ -170,9 +170,10 @@ def label_loss(model: torch.nn.Module, inputs: dict, labels: torch.Tensor, smoot
         fused = head_output_is_returned(model, inputs)
     if fused:
         head = model.get_output_embeddings()
-        with capture_head_input(head, mask) as captured:
+        with capture_head_input(head, mask, lambda hidden: linear_cross_entropy(
+                hidden, head.weight, head.bias, targets, smoothing, reduction=reduction)) as captured:
             (wrapped or model)(**inputs)
-        return linear_cross_entropy(captured.hidden, head.weight, head.bias, targets, smoothing, reduction=reduction)
+        return captured.value
     with head_only_at(model, mask):
         logits = (wrapped or model)(**inputs).logits
     return torch.nn.functional.cross_entropy(logits.float(), targets, label_smoothing=smoothing,
