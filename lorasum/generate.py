@@ -40,7 +40,7 @@ class TensorNoRepeatNGram(LogitsProcessor):
     transformers' ``NoRepeatNGramLogitsProcessor`` builds a Python dict of every n-gram of
     every hypothesis at every step, a large share of CPU beam-search time on small models.
     This bans the same tokens (those that completed an earlier n-gram starting with the
-    last n-1 tokens); a test checks it against transformers' processor.
+    last n-1 tokens), in place in ``scores``; a test checks it against transformers' processor.
 
     A decoder-only model's ``input_ids`` begin with the prompt: ``prompt_length`` columns are
     left out, so a summary may copy the article's n-grams (names, words of several tokens)
@@ -62,9 +62,11 @@ class TensorNoRepeatNGram(LogitsProcessor):
         windows = input_ids.unfold(1, n, 1)  # (rows, length - n + 1, n)
         current = input_ids[:, length - n + 1:]  # the last n-1 tokens
         match = (windows[..., :-1] == current[:, None, :]).all(-1)
-        banned = torch.zeros(scores.shape, dtype=torch.int32, device=scores.device)
-        banned.scatter_add_(1, windows[..., -1], match.to(torch.int32))
-        return scores.masked_fill(banned > 0, -float("inf"))
+        # in place, touching only the windows' last tokens: min(score, -inf) bans, min(score, +inf) keeps. A
+        # banned mask over the whole vocabulary cost four passes over (rows, vocabulary) per step, a quarter
+        # of beam-search time at a 32k vocabulary
+        fill = torch.full(match.shape, float("inf"), dtype=scores.dtype, device=scores.device)
+        return scores.scatter_reduce_(1, windows[..., -1], fill.masked_fill_(match, -float("inf")), reduce="amin")
 
 
 class BeamSearchCache(EncoderDecoderCache):

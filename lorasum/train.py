@@ -45,6 +45,7 @@ from transformers.optimization import Adafactor
 from lorasum import faults
 from lorasum.config import TrainingConfig
 from lorasum.errors import LorasumError
+from lorasum.head_loss import capture_head_input, head_output_is_returned, linear_cross_entropy
 from lorasum.data.features import IGNORE_INDEX, Collator, LengthGroupedBatches, feature_length
 from lorasum.data.sampling import EpochMix
 from lorasum.io import write_json
@@ -155,12 +156,24 @@ def head_only_at(model: torch.nn.Module, mask: torch.Tensor):
 
 
 def label_loss(model: torch.nn.Module, inputs: dict, labels: torch.Tensor, smoothing: float, *,
-               shift: bool, reduction: str = "sum", wrapped: torch.nn.Module | None = None) -> torch.Tensor:
+               shift: bool, reduction: str = "sum", wrapped: torch.nn.Module | None = None,
+               fused: bool | None = None) -> torch.Tensor:
     """:func:`token_loss` of ``model(**inputs)``, with the LM head computed at label positions only.
 
-    ``wrapped``: the module to call when ``model`` runs inside a wrapper (DDP).
+    ``wrapped``: the module to call when ``model`` runs inside a wrapper (DDP). ``fused``: the
+    head and the loss run as one chunked step (:mod:`lorasum.head_loss`), never holding the
+    logits of all label positions; ``None`` asks :func:`~lorasum.head_loss.head_output_is_returned`
+    (a loop passes its answer once known).
     """
     mask, targets = label_positions(labels, shift=shift)
+    if fused is None:
+        fused = head_output_is_returned(model, inputs)
+    if fused:
+        head = model.get_output_embeddings()
+        with capture_head_input(head, mask, lambda hidden: linear_cross_entropy(
+                hidden, head.weight, head.bias, targets, smoothing, reduction=reduction)) as captured:
+            (wrapped or model)(**inputs)
+        return captured.value
     with head_only_at(model, mask):
         logits = (wrapped or model)(**inputs).logits
     return torch.nn.functional.cross_entropy(logits.float(), targets, label_smoothing=smoothing,
@@ -203,7 +216,10 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.
     if cfg.optimizer == "adafactor":
         # XL-Sum's setting: a fixed learning rate, no relative step or parameter scaling
         return Adafactor(groups, lr=cfg.lr, scale_parameter=False, relative_step=False, warmup_init=False)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    # the fused kernel updates every tensor in one call: on a CPU four times faster than the per-tensor loop for
+    # LoRA's many small matrices, the same update to float rounding
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int):
@@ -306,6 +322,7 @@ class Trainer:
         self.checkpoint_every = cfg.checkpoint_every
         self.log_every = max(1, min(50, self.total_steps // 20))
         self.watch = faults.FiniteWatch(self.acc.device, cfg.max_grad_norm_abort)
+        self._fused_head: bool | None = None  # whether the LM head runs fused with the loss; known at the first batch
         self.state = {"step": 0, "train_seconds": 0.0, "train_tokens": 0, "best_validation_loss": None,
                       "evals_without_improvement": 0, "stopped_early": False, "history": [],
                       "last_train_loss": None, "last_validation_loss": None}
@@ -401,8 +418,11 @@ class Trainer:
             if self.cfg.torch_compile:
                 logits = self.model(**model_inputs(unwrapped, batch, shift)).logits
                 return token_loss(logits, batch["labels"], smoothing, shift=shift, reduction="sum")
-            return label_loss(unwrapped, model_inputs(unwrapped, batch, shift), batch["labels"], smoothing,
-                              shift=shift, reduction="sum", wrapped=self.model)
+            inputs = model_inputs(unwrapped, batch, shift)
+            if self._fused_head is None:
+                self._fused_head = head_output_is_returned(unwrapped, inputs)
+            return label_loss(unwrapped, inputs, batch["labels"], smoothing, shift=shift, reduction="sum",
+                              wrapped=self.model, fused=self._fused_head)
         except Exception as err:
             if self.cfg.torch_compile and type(err).__module__.startswith("torch._"):
                 raise LorasumError(f"training.torch_compile: torch.compile failed ({type(err).__name__}: "

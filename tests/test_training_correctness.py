@@ -256,6 +256,32 @@ def test_weight_decay_skips_biases_and_norm_weights(tiny_bart, tiny_mt5):
     assert torch.allclose(weight, weight_before * (1 - 0.1 * 0.5))
 
 
+def test_adamw_is_fused_and_updates_as_the_per_tensor_loop(tiny_mt5):
+    model = _model(tiny_mt5)
+    cfg = TrainingConfig(lr=0.01, weight_decay=0.1)
+    opt = build_optimizer(model, cfg)
+    assert opt.defaults["fused"]
+    reference = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=False)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    g = torch.Generator().manual_seed(0)
+    grads = [{n: torch.randn(p.shape, generator=g) for n, p in model.named_parameters()} for _ in range(3)]
+
+    def run(optimizer):
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(start[n])
+        for step in grads:
+            for n, p in model.named_parameters():
+                p.grad = step[n].clone()
+            optimizer.step()
+        return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    fused, plain = run(opt), run(reference)
+    assert any(not torch.equal(fused[n], start[n]) for n in start)
+    for n in start:
+        assert torch.allclose(fused[n], plain[n], rtol=1e-5, atol=1e-7), n
+
+
 # -- early stopping ----------------------------------------------------------------------------------
 
 def test_early_stopping_restores_the_best_evaluated_weights(tiny_mt5, tmp_path):

@@ -12,7 +12,8 @@ references and predictions recur across systems and seeds.
 
 Where the time goes (benchmarks/rouge_speed.py: 20,000 pairs, 45 languages, one
 process, CPU seconds measured on a busy 2-core machine, load average ~5): loading ~1.1
-(importing nltk ~0.6 wall, Thai word list as sets, :class:`~lorasum.metrics.tokenize.ThaiWords`,
+(importing nltk ~0.6 wall, without the SciPy and scikit-learn it would import, see
+:func:`~lorasum.metrics.stemmers._import_nltk`; Thai word list as sets, :class:`~lorasum.metrics.tokenize.ThaiWords`,
 and jieba's dictionary from lorasum's own cache of it); then, once per distinct text,
 tokenizing ~2.3 (cleaning 0.3; Thai 0.45, Chinese 0.4 with Han blocks cached; the rest
 mostly pyonmttok), stemming ~0.75 (cached per token), n-gram Counters ~0.85, and per

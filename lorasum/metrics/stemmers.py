@@ -34,11 +34,40 @@ from typing import Callable
 MIN_STEM_LENGTH = 3  # stem only tokens longer than this
 PORTER = "porter"
 _lock = threading.Lock()
+_import_lock = threading.Lock()
+
+
+def _import_nltk() -> None:
+    """Import NLTK without the scikit-learn and SciPy it imports for features the scorer never uses.
+
+    NLTK's package ``__init__`` imports every sub-package, and ``nltk.classify.scikitlearn``,
+    ``nltk.metrics`` and ``nltk.translate`` import scikit-learn and SciPy when they are
+    installed (2-3 s, most of the scorer's start-up; the Snowball stemmers and stopword lists
+    use neither). Those imports are guarded by NLTK itself (``except ImportError``), so they are
+    hidden while NLTK loads; the stemmers are NLTK's own, unchanged. Only when this process has
+    imported none of them yet; NLTK's scikit-learn classifier wrapper and Fisher's exact test
+    are then unavailable in it.
+    """
+    import sys
+
+    with _import_lock:
+        if "nltk" in sys.modules:
+            return
+        hidden = [name for name in ("sklearn", "scipy") if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # an import of it raises ImportError
+        try:
+            import nltk  # noqa: F401
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
 
 
 @lru_cache(maxsize=1)
 def stopwords_available() -> bool:
     """Whether NLTK's stopwords corpus can be loaded (needed for ``ignore_stopwords``)."""
+    _import_nltk()
     try:
         from nltk.corpus import stopwords
 
@@ -55,6 +84,7 @@ def stopwords_available() -> bool:
 
 
 def snowball_languages() -> tuple[str, ...]:
+    _import_nltk()
     from nltk.stem import SnowballStemmer
 
     return tuple(lang for lang in SnowballStemmer.languages if lang != PORTER)
@@ -152,6 +182,7 @@ def bengali_rules() -> str:
 
 def _build(name: str | None) -> Callable[[str], str] | None:
     if name is None:
+        _import_nltk()
         from nltk.stem import SnowballStemmer
 
         return SnowballStemmer(PORTER).stem

@@ -1,6 +1,8 @@
 """Core ROUGE behaviour that needs neither the reference scorer nor real data."""
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import random
@@ -307,3 +309,22 @@ def test_jieba_dictionary_cache_gives_jiebas_dictionary(tmp_path, monkeypatch, s
         tok = jieba.Tokenizer()
         tokenize._load_jieba_dictionary(tok, jieba)
         assert tok.initialized and tok.total == expected.total and tok.FREQ == expected.FREQ
+
+
+@pytest.mark.skipif(importlib.util.find_spec("scipy") is None and importlib.util.find_spec("sklearn") is None,
+                    reason="neither scipy nor scikit-learn installed: nothing for NLTK to import")
+def test_stemmers_load_nltk_without_scipy_or_sklearn_and_leave_them_importable():
+    code = ("import sys\n"
+            "from lorasum.metrics.stemmers import stem_tokens\n"
+            "stems = stem_tokens(['running', 'книгами'], 'english') + stem_tokens(['книгами'], 'russian')\n"
+            "heavy = [m for m in ('scipy', 'sklearn') if m in sys.modules]\n"
+            "import importlib.util\n"
+            "print(stems, heavy, [importlib.util.find_spec(m) is not None for m in ('scipy', 'sklearn')])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    stems, heavy, findable = ast.literal_eval("(" + out.strip().replace("] [", "], [") + ")")
+    from nltk.stem import SnowballStemmer
+
+    assert stems == ["run", "книгами", SnowballStemmer("russian").stem("книгами")]
+    assert heavy == []
+    assert findable == [importlib.util.find_spec(m) is not None for m in ("scipy", "sklearn")]
