@@ -218,6 +218,12 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
                 for i, text in zip(batch_idx, tokenizer.batch_decode(ids, skip_special_tokens=True)):
                     out[i] = text.strip()
                 bar.advance(task)
+    return gathered(out, world, len(texts))
+
+
+def gathered(out: dict[int, str], world: int, n: int) -> list[str]:
+    """The ``n`` summaries in article order, from this process's ``{index: summary}`` and,
+    with several processes, every other process's share."""
     if world > 1:
         from accelerate.utils import gather_object
 
@@ -225,4 +231,4 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
         for part in gather_object([out]):
             merged.update(part)
         out = merged
-    return [out[i] for i in range(len(texts))]
+    return [out[i] for i in range(n)]

@@ -4,8 +4,9 @@ import json
 import pytest
 import yaml
 
+from interrupt import interrupted_at_step
+
 from lorasum.cli import main
-from lorasum.train import Trainer
 
 pytestmark = pytest.mark.slow
 
@@ -28,18 +29,10 @@ def test_plain_log_lines_resume_and_tensorboard_without_duplicates(tmp_path, tin
         self.flush()
 
     monkeypatch.setattr(SummaryWriter, "add_scalar", add_and_flush)
-    original = Trainer.save_checkpoint
-
-    def crash_at_step_six(self):  # steps 4-6 are logged, their checkpoint never written
-        if self.state["step"] == 6:
-            raise KeyboardInterrupt("simulated interruption")
-        original(self)
-
-    monkeypatch.setattr(Trainer, "save_checkpoint", crash_at_step_six)
-    assert main(["train", str(path), "-o", str(out)]) == 130
-    err = capsys.readouterr().err
-    assert "step 1/6 loss " in err and " lr " in err and " tok/s eta 0:" in err
-    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    with interrupted_at_step(monkeypatch, 6):  # steps 4-6 are logged, their checkpoint never written
+        assert main(["train", str(path), "-o", str(out)]) == 130
+        err = capsys.readouterr().err
+        assert "step 1/6 loss " in err and " lr " in err and " tok/s eta 0:" in err
 
     assert main(["train", str(path), "-o", str(out)]) == 0
     err = capsys.readouterr().err

@@ -6,10 +6,11 @@ import sys
 import pytest
 import yaml
 
+from interrupt import interrupted_at_step
+
 from lorasum.cli import main
 from lorasum.config import parse_run_config
 from lorasum.errors import LorasumError
-from lorasum.train import Trainer
 
 
 def test_tracking_field_shorthand_default_and_unknown_name():
@@ -68,19 +69,11 @@ def test_crash_and_resume_continue_the_same_mlflow_and_wandb_runs(tmp_path, tiny
         return real_log(self, data, step=step, **kw)
 
     monkeypatch.setattr(wandb.Run, "log", spy)
-    original = Trainer.save_checkpoint
-
-    def crash_at_step_six(self):  # steps 4-6 are logged, their checkpoint never written
-        if self.state["step"] == 6:
-            raise KeyboardInterrupt("simulated interruption")
-        original(self)
-
-    monkeypatch.setattr(Trainer, "save_checkpoint", crash_at_step_six)
-    assert main(["train", str(path), "-o", str(out)]) == 130
-    ids = json.loads((out / "checkpoints" / "tracking.json").read_text())["ids"]
-    client = MlflowClient(tracking_uri=store)
-    assert client.get_run(ids["mlflow"]).info.status == "FAILED"
-    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    with interrupted_at_step(monkeypatch, 6):  # steps 4-6 are logged, their checkpoint never written
+        assert main(["train", str(path), "-o", str(out)]) == 130
+        ids = json.loads((out / "checkpoints" / "tracking.json").read_text())["ids"]
+        client = MlflowClient(tracking_uri=store)
+        assert client.get_run(ids["mlflow"]).info.status == "FAILED"
     assert main(["train", str(path), "-o", str(out)]) == 0
     assert json.loads((out / "checkpoints" / "tracking.json").read_text())["ids"] == ids
 

@@ -217,7 +217,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
     import ctranslate2
     from rich.progress import Progress
 
-    from lorasum.generate import length_batches
+    from lorasum.generate import gathered, length_batches
 
     if not texts:
         return []
@@ -246,14 +246,7 @@ def generate_summaries(model, tokenizer, texts: list[str], cfg: GenerationConfig
             for i, text in zip(batch_idx, tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 out[i] = text.strip()
             bar.advance(task)
-    if world > 1:
-        from accelerate.utils import gather_object
-
-        merged: dict[int, str] = {}
-        for part in gather_object([out]):
-            merged.update(part)
-        out = merged
-    return [out[i] for i in range(len(texts))]
+    return gathered(out, world, len(texts))
 
 
 def agreement(reference_backend: list[str], other_backend: list[str], gold: list[str], langs: list[str]) -> dict:

@@ -23,7 +23,7 @@ from lorasum.methods import BASELINE
 MATCH_KEYS = ["scenario", "train_langs", "test_langs", "shots", "seed"]
 
 
-def _read_predictions(path: Path) -> dict[tuple[str, str], dict]:
+def read_predictions(path: Path) -> dict[tuple[str, str], dict]:
     out = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -65,7 +65,7 @@ def paired_comparisons(study_dir: str | Path, df: pd.DataFrame, *, resamples: in
 
     def items_of(run_dir: str) -> dict:
         if run_dir not in scored:
-            preds = _read_predictions(study_dir / run_dir / "predictions.jsonl")
+            preds = read_predictions(study_dir / run_dir / "predictions.jsonl")
             keys = sorted(preds)
             its = score_items([preds[k]["prediction"] for k in keys], [preds[k]["reference"] for k in keys],
                               [k[1] for k in keys])
@@ -116,8 +116,8 @@ def sample_summaries(study_dir: str | Path, df: pd.DataFrame, *, per_lang: int =
                               str(p[0]["cell_id"])))
     seen: set[str] = set()
     for lora, full in pairs:
-        a = _read_predictions(Path(study_dir) / lora["run_dir"] / "predictions.jsonl")
-        b = _read_predictions(Path(study_dir) / full["run_dir"] / "predictions.jsonl")
+        a = read_predictions(Path(study_dir) / lora["run_dir"] / "predictions.jsonl")
+        b = read_predictions(Path(study_dir) / full["run_dir"] / "predictions.jsonl")
         for lang in lora["test_langs"].split("+"):
             if lang in seen or len(seen) >= max_langs:
                 continue

@@ -9,7 +9,6 @@ item (their ``faithfulness`` field) and use
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lorasum.report import plots
-from lorasum.report.compare import matched_pairs
+from lorasum.report.compare import matched_pairs, read_predictions
 from lorasum.report.html import Section, table_html, table_markdown
 
 NLI = "nli_entailment"
@@ -78,14 +77,8 @@ def abstractiveness_vs_faithfulness(df: pd.DataFrame) -> Figure | None:
 
 
 def _items(path: Path) -> dict[tuple[str, str], dict]:
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                if isinstance(r.get("faithfulness"), dict):
-                    out[(str(r["id"]), r["lang"])] = r["faithfulness"]
-    return out
+    """Each prediction's faithfulness signals, keyed as :func:`read_predictions` keys them."""
+    return {k: r["faithfulness"] for k, r in read_predictions(path).items() if isinstance(r.get("faithfulness"), dict)}
 
 
 def faithfulness_paired(study_dir: str | Path, df: pd.DataFrame, *, resamples: int = 1000) -> pd.DataFrame:
