@@ -223,6 +223,12 @@ def main() -> int:
             theirs = _fastest(theirs, _side("reference", args))
     for w, r in ours.items():
         print(_line(f"lorasum workers={w}", r, n))
+    if 1 in ours and len(ours) > 1:
+        one = ours[1]["load"] + ours[1]["score"]
+        for w, r in ours.items():
+            if w != 1:
+                print(f"workers={w} vs workers=1: {one / (r['load'] + r['score']):.2f}x end to end (wall), "
+                      f"{ours[1]['score'] / r['score']:.2f}x scoring after loading (wall)")
     if theirs is not None:
         print(_line("reference", theirs, n))
         t_ref, c_ref = theirs["load"] + theirs["score"], theirs["load_cpu"] + theirs["score_cpu"]
