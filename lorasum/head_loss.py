@@ -9,7 +9,9 @@ logits, their ``exp(z - max)`` in place (shared by the loss and the gradient) an
 gradients through the head at once (the softmax's product with the head weight, minus the
 target's weight row and the smoothing's mean row, so the ``[chunk, vocabulary]`` gradient is
 never written); only one chunk's logits are ever held, and backward scales the stored
-gradients. On the training benchmark at a 32k vocabulary (CPU) the head and its loss take
+gradients. A frozen head (LoRA) on a CPU goes further: each chunk walks the vocabulary in blocks
+small enough to stay in cache, with the softmax's maximum, sum and product with the weight
+accumulated online (rescaled whenever a block raises a row's maximum). On the training benchmark at a 32k vocabulary (CPU) the head and its loss take
 about a third less time than linear + ``cross_entropy``.
 
 Written by hand because ``torch.nn.functional.linear_cross_entropy`` (PyTorch's chunked
@@ -24,6 +26,11 @@ import torch
 # logits held at once, in elements (64 MiB in fp32): one chunk for a CPU batch at a 32k vocabulary,
 # ~67 rows at mT5's 250k; larger chunks keep the matrix products efficient
 CHUNK_ELEMENTS = 2**24
+# On a CPU a frozen head (LoRA) is walked a block of vocabulary rows at a time: a block of at most
+# [512, 1024] logits stays in cache between its matrix product, its exp and the product back, where
+# a [rows, 32000] one goes out to memory: 15-30% less time for 64-512 rows at a 32k vocabulary
+# (rows x 128 features, one thread), against 4096-row blocks that were no faster than none at 124 rows.
+CPU_ROWS, CPU_VOCAB_BLOCK = 512, 1024
 
 
 def default_chunk_rows(vocab: int) -> int:
@@ -31,12 +38,76 @@ def default_chunk_rows(vocab: int) -> int:
     return max(1, CHUNK_ELEMENTS // max(vocab, 1))
 
 
+def _online_rows(hidden, weight, bias, targets, smoothing: float, chunk_rows: int, vocab_block: int, need_h: bool):
+    """Summed loss (and d loss / d hidden) with the softmax accumulated over vocabulary blocks.
+
+    Per row the running maximum ``m``, the sum ``s`` of ``exp(z - m)`` and ``acc = sum exp(z - m) w``
+    are rescaled by ``exp(m_old - m_new)`` when a block raises the maximum, as in an online
+    softmax; at the end ``log s + m`` is the log-normaliser and ``acc / s`` the softmax's
+    product with the head weight. The target's and the mean logit come from the weight's rows.
+    """
+    vocab = weight.shape[0]
+    grad_h = torch.empty_like(hidden) if need_h else None
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    mean_w = weight.float().mean(0) if smoothing else None
+    mean_b = bias.float().mean() if smoothing and bias is not None else 0.0
+    for start in range(0, hidden.shape[0], chunk_rows):
+        h = hidden[start:start + chunk_rows]
+        t = targets[start:start + chunk_rows]
+        hf = h.float()
+        w_t = weight[t].float()
+        target_logit = (hf * w_t).sum(1)
+        if bias is not None:
+            target_logit += bias[t].float()
+        m = s = acc = None
+        for v0 in range(0, vocab, vocab_block):
+            w = weight[v0:v0 + vocab_block]
+            raw = torch.nn.functional.linear(h, w, None if bias is None else bias[v0:v0 + vocab_block])
+            z = raw.float()
+            top = z.amax(1, keepdim=True)
+            if m is None:
+                m = top
+                e = z.sub_(m).exp_()
+                s = e.sum(1, keepdim=True)
+                if need_h:
+                    acc = (e.to(raw.dtype) @ w).float()
+                continue
+            new_m = torch.maximum(m, top)
+            rescale = (m - new_m).exp_()
+            e = z.sub_(new_m).exp_()
+            s = s.mul_(rescale).add_(e.sum(1, keepdim=True))
+            if need_h:
+                if raw.dtype == torch.float32:
+                    acc.mul_(rescale).addmm_(e, w)
+                else:
+                    acc.mul_(rescale).add_((e.to(raw.dtype) @ w).float())
+            m = new_m
+        lse = (m + s.log()).squeeze(1)
+        # -log p(target) with the smoothed target: lse - (1 - s) * z_t - s * mean(z)
+        loss = lse - (1 - smoothing) * target_logit
+        if smoothing:
+            loss = loss - smoothing * (hf @ mean_w + mean_b)
+        total += loss.sum()
+        if need_h:
+            grad = acc.div_(s).sub_((1 - smoothing) * w_t)
+            if smoothing:
+                grad -= smoothing * mean_w
+            grad_h[start:start + chunk_rows] = grad
+    return total, grad_h
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Summed cross-entropy of ``hidden @ weight.T + bias``; gradients computed in forward."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, smoothing: float, chunk_rows: int):
+    def forward(ctx, hidden, weight, bias, targets, smoothing: float, chunk_rows: int, vocab_block: int):
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        ctx.present = (need_h, need_w, need_b)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
+        if not (need_w or need_b):  # a frozen head: only the hidden states' gradient
+            total, grad_h = _online_rows(hidden, weight, bias, targets, smoothing, chunk_rows, vocab_block, need_h)
+            ctx.save_for_backward(*(x for x in (grad_h,) if x is not None))
+            return total
         vocab = weight.shape[0]
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
@@ -57,13 +128,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
             e = logits.sub_(top).exp_()
             norm = e.sum(1, keepdim=True)
             lse = (top + norm.log()).squeeze(1)
-            # -log p(target) with the smoothed target: lse - (1 - s) * z_t - s * mean(z)
             loss = lse - (1 - smoothing) * target_logit
             if smoothing:
                 loss = loss - smoothing * mean_logit
             total += loss.sum()
-            if not (need_h or need_w or need_b):
-                continue
             # d loss / d z = softmax - (1 - s) * one_hot(t) - s / V; the softmax is e / norm, and the other two
             # terms are rows of the weight (and a constant), so the [chunk, vocabulary] gradient is never written
             inv = norm.reciprocal()
@@ -85,8 +153,6 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 if smoothing:
                     grad_b -= uniform * h.shape[0]
         ctx.save_for_backward(*(x for x in (grad_h, grad_w, grad_b) if x is not None))
-        ctx.present = (need_h, need_w, need_b)
-        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
         return total
 
     @staticmethod
@@ -94,22 +160,29 @@ class _LinearCrossEntropy(torch.autograd.Function):
         saved = iter(ctx.saved_tensors)
         grads = [next(saved) * grad_out if present else None for present in ctx.present]
         grads = [g.to(dtype) if g is not None else None for g, dtype in zip(grads, ctx.dtypes)]
-        return (*grads, None, None, None)
+        return (*grads, None, None, None, None)
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                          targets: torch.Tensor, smoothing: float = 0.0, *, reduction: str = "sum",
-                         chunk_rows: int | None = None) -> torch.Tensor:
+                         chunk_rows: int | None = None, vocab_block: int | None = None) -> torch.Tensor:
     """``cross_entropy(linear(hidden, weight, bias).float(), targets, label_smoothing=smoothing)``, chunked.
 
     ``hidden`` is ``(rows, features)`` and every row carries a loss (no ignored targets).
-    ``chunk_rows`` (default :func:`default_chunk_rows`) bounds the logits held at once.
-    ``reduction``: ``sum`` or ``mean`` over the rows.
+    ``chunk_rows`` bounds the rows, and so the logits, held at once. ``vocab_block`` applies
+    when neither ``weight`` nor ``bias`` needs a gradient (a frozen head): the vocabulary is
+    then walked that many rows of ``weight`` at a time. Defaults: on a CPU
+    :data:`CPU_ROWS` x :data:`CPU_VOCAB_BLOCK`, elsewhere :func:`default_chunk_rows` x the
+    whole vocabulary. ``reduction``: ``sum`` or ``mean`` over the rows.
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-    rows = chunk_rows or default_chunk_rows(weight.shape[0])
-    total = _LinearCrossEntropy.apply(hidden, weight, bias, targets, float(smoothing), rows)
+    vocab = weight.shape[0]
+    cpu = hidden.device.type == "cpu"
+    block = vocab_block or (min(vocab, CPU_VOCAB_BLOCK) if cpu else vocab)
+    frozen = not (weight.requires_grad or (bias is not None and bias.requires_grad))
+    rows = chunk_rows or (CPU_ROWS if cpu and frozen else default_chunk_rows(block if frozen else vocab))
+    total = _LinearCrossEntropy.apply(hidden, weight, bias, targets, float(smoothing), rows, max(1, block))
     return total / max(hidden.shape[0], 1) if reduction == "mean" else total
 
 

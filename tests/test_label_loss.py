@@ -89,26 +89,34 @@ def test_label_position_head_matches_the_full_head(arch, tied, method, monkeypat
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 4, 10, None])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
-def test_chunked_head_loss_matches_cross_entropy_of_full_logits(chunk_rows, smoothing):
+@pytest.mark.parametrize("head", ["trained", "frozen", "frozen, blocks of 7", "frozen, blocks of 7, no bias"])
+def test_chunked_head_loss_matches_cross_entropy_of_full_logits(chunk_rows, smoothing, head):
     g = torch.Generator().manual_seed(0)
     hidden = torch.randn(10, 16, generator=g)
     weight = torch.randn(50, 16, generator=g) * 0.3
-    bias = torch.randn(50, generator=g)
+    bias = None if "no bias" in head else torch.randn(50, generator=g)
+    weight[7:14] += 2 * torch.randn(16, generator=g)  # a later block raises some rows' maximum
     targets = torch.randint(0, 50, (10,), generator=g)
+    trained = head == "trained"
+    block = 7 if "blocks of 7" in head else None  # 50 = 7 blocks of 7 and one of 1
 
     def loss_and_grads(fn):
-        leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
+        leaves = [t.clone().requires_grad_(i == 0 or trained) if t is not None else None
+                  for i, t in enumerate((hidden, weight, bias))]
         loss = fn(*leaves)
         (loss * 0.5).backward()  # backward scales the gradients stored in forward
-        return loss.detach(), [t.grad for t in leaves]
+        return loss.detach(), [t.grad if t is not None else None for t in leaves]
 
     full, full_grads = loss_and_grads(lambda h, w, b: torch.nn.functional.cross_entropy(
         torch.nn.functional.linear(h, w, b), targets, label_smoothing=smoothing, reduction="sum"))
     fused, fused_grads = loss_and_grads(lambda h, w, b: linear_cross_entropy(
-        h, w, b, targets, smoothing, chunk_rows=chunk_rows))
+        h, w, b, targets, smoothing, chunk_rows=chunk_rows, vocab_block=block))
     assert torch.allclose(fused, full, rtol=1e-5)
+    assert (fused_grads[1] is None) == (not trained)
     for name, a, b in zip(("hidden", "weight", "bias"), fused_grads, full_grads):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
     with torch.no_grad():  # no gradients wanted: the loss alone
         assert torch.allclose(linear_cross_entropy(hidden, weight, bias, targets, smoothing, reduction="mean",
-                                                   chunk_rows=chunk_rows), full / 10, rtol=1e-5)
+                                                   chunk_rows=chunk_rows, vocab_block=block), full / 10, rtol=1e-5)
