@@ -328,3 +328,32 @@ def test_stemmers_load_nltk_without_scipy_or_sklearn_and_leave_them_importable()
     assert stems == ["run", "книгами", SnowballStemmer("russian").stem("книгами")]
     assert heavy == []
     assert findable == [importlib.util.find_spec(m) is not None for m in ("scipy", "sklearn")]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_no_garbage_collection_while_scoring_and_the_collector_restored(enabled):
+    import gc
+
+    texts = [f"the {i} quick brown foxes were jumping over {i % 7} lazy dogs again" for i in range(400)]
+    score_items(texts[:2], texts[:2], "en")  # stemmers loaded before the count starts
+    collections = []
+
+    def count(phase, info):  # a collection that starts inside the scoring
+        frame = sys._getframe(1)
+        while frame is not None and phase == "start":
+            if frame.f_code.co_name == "_score_items":
+                collections.append(info["generation"])
+                break
+            frame = frame.f_back
+
+    (gc.enable if enabled else gc.disable)()
+    gc.collect()  # the allocation count starts from 0
+    gc.callbacks.append(count)
+    try:
+        scored = score_items(texts, texts[::-1], "en")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()
+    assert len(scored) == 400 and scored[0]["rouge1"]["f"] < 1.0
+    assert collections == []
