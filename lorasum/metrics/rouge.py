@@ -285,7 +285,7 @@ def _score_items(predictions: list[str], references: list[str], names: list[str 
         return _score_chunk((predictions, references, names))
     # Chunks hold one language each where possible, so a worker's caches see related texts.
     order = sorted(range(n), key=lambda i: (names[i] or "", i))
-    size = -(-n // (workers * 4))
+    size = -(-n // (workers * 8))
     parts = [order[i:i + size] for i in range(0, n, size)]
     hazard = fork_hazard()
     if hazard:
