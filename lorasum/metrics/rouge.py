@@ -12,12 +12,15 @@ references and predictions recur across systems and seeds.
 
 Where the time goes (benchmarks/rouge_speed.py: 20,000 pairs, 45 languages, one
 process, CPU seconds measured on a busy 2-core machine, load average ~5): loading ~1.1
-(importing nltk ~0.6 wall, without the SciPy and scikit-learn it would import, see
-:func:`~lorasum.metrics.stemmers._import_nltk`; Thai word list as sets, :class:`~lorasum.metrics.tokenize.ThaiWords`,
-and jieba's dictionary from lorasum's own cache of it); then, once per distinct text,
+(1.4 s wall on a quiet machine: importing nltk ~0.4, without the SciPy and scikit-learn it
+would import, see :func:`~lorasum.metrics.stemmers._import_nltk`; Thai word list as a set and a
+sorted list, :class:`~lorasum.metrics.tokenize.ThaiWords`, ~0.2; jieba's dictionary from
+lorasum's own cache of it, ~0.5); then, once per distinct text,
 tokenizing ~2.3 (cleaning 0.3; Thai 0.45, Chinese 0.4 with Han blocks cached; the rest
 mostly pyonmttok), stemming ~0.75 (cached per token), n-gram Counters ~0.85, and per
-pair overlaps + LCS ~0.7. Each distinct (text, language) is tokenized once (LRU of
+pair overlaps + LCS ~0.7, with Python's cyclic garbage collector paused (its full
+collections walked every object, dictionaries included, for a quarter of the scoring time
+and freed nothing). Each distinct (text, language) is tokenized once (LRU of
 65,536), so references scored against many systems cost once. ``workers > 1`` forks
 after loading, so workers start in milliseconds and share the dictionaries; native
 thread pools (OpenBLAS after importing numpy) do not prevent it (:func:`fork_hazard`).
