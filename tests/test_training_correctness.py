@@ -306,3 +306,26 @@ def test_early_stopping_restores_the_best_evaluated_weights(tiny_mt5, tmp_path):
     final = _trainable(model)
     assert all(torch.equal(final[k], evaluated[best][1][k]) for k in final)
     assert any(not torch.equal(final[k], evaluated[-1][1][k]) for k in final)
+
+
+# -- gradient clipping --------------------------------------------------------------------------
+
+def test_gradient_clip_reaches_the_trainable_parameters_of_a_lora_model(no_dropout_mt5, tmp_path):
+    """A LoRA model (mostly frozen) trained one step with max_grad_norm 1e-9: its gradients are
+    scaled to a norm far below AdamW's eps, so the step moves the adapter ~100x less than unclipped."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    feats = _features(8, seed=3)
+    moved = {}
+    for clip in (None, 1e-9):
+        torch.manual_seed(0)
+        model = get_peft_model(_model(no_dropout_mt5), LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q", "v"], task_type=TaskType.SEQ_2_SEQ_LM, init_lora_weights=False))
+        before = _trainable(model)
+        trainer = _trainer(model, feats, _cfg(batch_size=8, max_grad_norm=clip), tmp_path / f"clip{clip}")
+        trainer.train()
+        after = _trainable(model)
+        assert before and len(before) < len(list(model.parameters()))  # frozen parameters are there too
+        moved[clip] = max((after[n] - before[n]).abs().max().item() for n in before)
+    assert moved[None] > 5e-4
+    assert moved[1e-9] < moved[None] / 20
