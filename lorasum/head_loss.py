@@ -59,28 +59,19 @@ def _online_rows(hidden, weight, bias, targets, smoothing: float, chunk_rows: in
         target_logit = (hf * w_t).sum(1)
         if bias is not None:
             target_logit += bias[t].float()
-        m = s = acc = None
+        m = h.new_full((h.shape[0], 1), float("-inf"), dtype=torch.float32)  # exp(-inf - m) = 0: nothing to rescale
+        s = torch.zeros_like(m)
+        acc = torch.zeros(h.shape, dtype=torch.float32, device=h.device) if need_h else None
         for v0 in range(0, vocab, vocab_block):
             w = weight[v0:v0 + vocab_block]
             raw = torch.nn.functional.linear(h, w, None if bias is None else bias[v0:v0 + vocab_block])
             z = raw.float()
-            top = z.amax(1, keepdim=True)
-            if m is None:
-                m = top
-                e = z.sub_(m).exp_()
-                s = e.sum(1, keepdim=True)
-                if need_h:
-                    acc = (e.to(raw.dtype) @ w).float()
-                continue
-            new_m = torch.maximum(m, top)
+            new_m = torch.maximum(m, z.amax(1, keepdim=True))
             rescale = (m - new_m).exp_()
             e = z.sub_(new_m).exp_()
             s = s.mul_(rescale).add_(e.sum(1, keepdim=True))
             if need_h:
-                if raw.dtype == torch.float32:
-                    acc.mul_(rescale).addmm_(e, w)
-                else:
-                    acc.mul_(rescale).add_((e.to(raw.dtype) @ w).float())
+                acc.mul_(rescale).add_((e.to(raw.dtype) @ w).float())
             m = new_m
         lse = (m + s.log()).squeeze(1)
         # -log p(target) with the smoothed target: lse - (1 - s) * z_t - s * mean(z)

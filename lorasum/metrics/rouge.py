@@ -295,13 +295,11 @@ def _score_items(predictions: list[str], references: list[str], names: list[str 
         log.info("scoring %d items in this process, not %d workers: %s", n, workers, hazard)
         return _score_chunk((predictions, references, names))
     log.debug("scoring %d items with %d forked workers", n, workers)
-    # Load dictionaries once here; forked workers share them copy-on-write. Frozen out of
-    # the collector's reach, so the children's collections do not write to (and so copy)
-    # every page of them.
+    # Load dictionaries once here; forked workers share them copy-on-write (the collector,
+    # paused by the caller and so in the children, never walks and so never copies their pages).
     warm_up(names)
     global _FORKED_INPUT
     _FORKED_INPUT = (predictions, references, names)
-    gc.freeze()
     out: list[dict] = [{}] * n
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -312,7 +310,6 @@ def _score_items(predictions: list[str], references: list[str], names: list[str 
                               "rougeL": {"p": v[6], "r": v[7], "f": v[8]}}
     finally:
         _FORKED_INPUT = None
-        gc.unfreeze()
     return out
 
 
